@@ -1,0 +1,33 @@
+"""Flask application factory; `app` at module level is what gunicorn serves (`gunicorn app:app`)."""
+
+import logging
+
+from flask import Flask
+
+from config import Settings
+from model.pipeline import load_pipeline
+from web import api, pages
+from web.errors import register_error_handlers
+from web.http_policy import register_http_policy
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        MAX_PIXELS=settings.max_pixels,
+        DEBUG=settings.debug,
+        JSON_SORT_KEYS=False,
+    )
+    # Loaded here, once per process: a missing or corrupt model file stops start-up with its name.
+    app.extensions["mask_pipeline"] = load_pipeline(settings.model_runtime, settings.face_detector, settings.model_path)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    register_error_handlers(app)
+    register_http_policy(app)
+    return app
+
+
+app = create_app()

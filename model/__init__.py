@@ -1,0 +1,1 @@
+"""Inference side of the mask detector: image → faces → preprocessed batch → network → results."""

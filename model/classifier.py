@@ -1,0 +1,87 @@
+"""Running the mask CNN on a batch of preprocessed faces, from the Keras file or its LiteRT export.
+
+Both give the same probabilities; LiteRT needs no TensorFlow, which is what lets a worker fit in 512 MB.
+"""
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from model.preprocess import INPUT_SHAPE
+
+MODEL_DIR = Path(__file__).parent
+KERAS_PATH = MODEL_DIR / "mask_cnn.keras"
+TFLITE_PATH = MODEL_DIR / "mask_cnn.tflite"
+CARD_PATH = MODEL_DIR / "mask_cnn.json"
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing or unreadable; the message names the file."""
+
+
+class Classifier(Protocol):
+    runtime: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(n, 100, 100, 1) float32 → (n, 2) class probabilities."""
+        ...
+
+
+class KerasClassifier:
+    runtime = "keras"
+
+    def __init__(self, model) -> None:  # a keras.Model
+        import tensorflow as tf
+
+        # One compiled graph for any batch size: model.predict costs ~100 ms per call in overhead.
+        self._forward = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.float32)],
+        )
+
+    @classmethod
+    def load(cls, path: Path = KERAS_PATH) -> "KerasClassifier":
+        import keras
+
+        try:
+            return cls(keras.models.load_model(path, compile=False))
+        except Exception as exc:  # Keras raises several types for missing, truncated or foreign files
+            raise ModelLoadError(f"cannot load model file {path}: {exc.__class__.__name__}") from exc
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self._forward(batch).numpy()
+
+
+class LiteClassifier:
+    runtime = "tflite"
+
+    def __init__(self, path: Path = TFLITE_PATH) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+            self._interpreter.allocate_tensors()
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load model file {path}: {exc.__class__.__name__}") from exc
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._lock = threading.Lock()  # an interpreter holds state between set_tensor and get_tensor
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if tuple(self._interpreter.get_input_details()[0]["shape"]) != batch.shape:
+                self._interpreter.resize_tensor_input(self._input, batch.shape)
+                self._interpreter.allocate_tensors()
+            self._interpreter.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output).copy()
+
+
+def load_classifier(runtime: str = "keras", path: Path | None = None) -> Classifier:
+    if runtime == "keras":
+        return KerasClassifier.load(path or KERAS_PATH)
+    if runtime == "tflite":
+        return LiteClassifier(path or TFLITE_PATH)
+    raise ValueError(f"unknown model runtime {runtime!r}; use keras or tflite")

@@ -1,0 +1,77 @@
+"""Image → faces → one preprocessed batch → network → labelled faces."""
+
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.classifier import Classifier, load_classifier
+from model.detector import FaceDetector, load_detector
+from model.labels import CLASS_NAMES
+from model.preprocess import crop, preprocess_face
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+    @classmethod
+    def from_probabilities(cls, probs: np.ndarray) -> "Prediction":
+        best = int(np.argmax(probs))
+        return cls(CLASS_NAMES[best], float(probs[best]), {n: float(p) for n, p in zip(CLASS_NAMES, probs)})
+
+    def as_json(self) -> dict:
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 4),
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in the image's pixels
+    detection_score: float
+    prediction: Prediction
+
+    def as_json(self) -> dict:
+        x, y, w, h = self.box
+        return {"box": {"x": x, "y": y, "w": w, "h": h}, **self.prediction.as_json()}
+
+
+@dataclass
+class Analysis:
+    faces: list[Face]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class MaskPipeline:
+    def __init__(self, detector: FaceDetector, classifier: Classifier) -> None:
+        self.detector = detector
+        self.classifier = classifier
+
+    def classify_crops(self, crops: list[np.ndarray]) -> list[Prediction]:
+        """All crops go through the network in one call."""
+        if not crops:
+            return []
+        batch = np.stack([preprocess_face(c) for c in crops])
+        return [Prediction.from_probabilities(p) for p in self.classifier.predict(batch)]
+
+    def analyze(self, image_bgr: np.ndarray) -> Analysis:
+        start = time.perf_counter()
+        detections = self.detector.detect(image_bgr)
+        detected = time.perf_counter()
+        predictions = self.classify_crops([crop(image_bgr, d.box) for d in detections])
+        done = time.perf_counter()
+        faces = [Face(d.box, d.score, p) for d, p in zip(detections, predictions)]
+        return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
+
+
+@functools.cache
+def load_pipeline(runtime: str = "keras", detector: str = "auto", model_path: Path | None = None) -> MaskPipeline:
+    """Loaded once per process and shared by every app made in it."""
+    return MaskPipeline(load_detector(detector), load_classifier(runtime, model_path))

@@ -1,0 +1,153 @@
+// Webcam page: sends downscaled JPEG frames to /api/detect, one request in flight at a time,
+// and draws the answer over the video.
+import { detect } from "./api.js";
+import { drawFaces, summary } from "./faces.js";
+
+const FRAME_WIDTH = 480; // wide enough for faces across a room, small enough for a quick round trip
+const JPEG_QUALITY = 0.8;
+
+const video = document.getElementById("video");
+const overlay = document.getElementById("overlay");
+const startButton = document.getElementById("start");
+const stopButton = document.getElementById("stop");
+const cameraChoice = document.getElementById("camera-choice");
+const cameraSelect = document.getElementById("camera-select");
+const message = document.getElementById("message");
+const fpsOut = document.getElementById("fps");
+const latencyOut = document.getElementById("latency");
+const faceCountOut = document.getElementById("face-count");
+
+const frame = document.createElement("canvas");
+let stream = null;
+let running = false;
+let lastResult = null; // { faces, width } of the most recent answer
+let completions = []; // times of answers in the last second, for frames per second
+
+function cameraErrorMessage(error) {
+  switch (error.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "Camera permission was denied. Allow the camera for this site in your browser settings, then press Start again.";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "No camera was found. Connect a camera and press Start again.";
+    case "NotReadableError":
+      return "The camera is busy in another application. Close it there and press Start again.";
+    default:
+      return `The camera could not start: ${error.message || error.name}`;
+  }
+}
+
+function cameraUnavailableReason() {
+  if (!window.isSecureContext) {
+    return "The camera only works on a secure page: open this site over HTTPS or on localhost.";
+  }
+  if (!navigator.mediaDevices?.getUserMedia) return "This browser cannot share a camera with web pages.";
+  return null;
+}
+
+async function listCameras(activeId) {
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  cameraSelect.replaceChildren(
+    ...cameras.map((camera, i) => new Option(camera.label || `Camera ${i + 1}`, camera.deviceId, false, camera.deviceId === activeId)),
+  );
+  cameraChoice.hidden = cameras.length < 2;
+}
+
+async function start(deviceId) {
+  const reason = cameraUnavailableReason();
+  if (reason) {
+    message.textContent = reason;
+    return;
+  }
+  message.textContent = "";
+  stopCamera();
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: deviceId ? { deviceId: { exact: deviceId } } : { width: { ideal: 1280 }, height: { ideal: 720 } },
+      audio: false,
+    });
+  } catch (error) {
+    message.textContent = cameraErrorMessage(error);
+    return;
+  }
+  video.srcObject = stream;
+  await video.play();
+  startButton.disabled = true;
+  stopButton.disabled = false;
+  await listCameras(stream.getVideoTracks()[0].getSettings().deviceId);
+  running = true;
+  loop();
+}
+
+function stopCamera() {
+  running = false;
+  stream?.getTracks().forEach((track) => track.stop());
+  stream = null;
+  video.srcObject = null;
+  lastResult = null;
+  completions = [];
+  draw();
+  startButton.disabled = false;
+  stopButton.disabled = true;
+  fpsOut.textContent = latencyOut.textContent = faceCountOut.textContent = "–";
+}
+
+function grabFrame() {
+  const scale = Math.min(1, FRAME_WIDTH / video.videoWidth);
+  frame.width = Math.round(video.videoWidth * scale);
+  frame.height = Math.round(video.videoHeight * scale);
+  frame.getContext("2d").drawImage(video, 0, 0, frame.width, frame.height);
+  return new Promise((resolve) => frame.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
+}
+
+async function loop() {
+  while (running) {
+    if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) {
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+      continue;
+    }
+    const blob = await grabFrame();
+    const sent = performance.now();
+    try {
+      lastResult = await detect(blob);
+      message.textContent = "";
+    } catch (error) {
+      message.textContent = `The server could not analyse the frame: ${error.message}`;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      continue;
+    }
+    if (!running) break;
+    const now = performance.now();
+    completions = completions.filter((t) => now - t < 1000).concat(now);
+    fpsOut.textContent = completions.length.toFixed(0);
+    latencyOut.textContent = `${Math.round(now - sent)} ms`;
+    faceCountOut.textContent = summary(lastResult.faces);
+    draw();
+  }
+}
+
+// Keeps the overlay exactly over the picture the video element shows, at any window size.
+function draw() {
+  const rect = video.getBoundingClientRect();
+  const ratio = window.devicePixelRatio || 1;
+  overlay.width = Math.round(rect.width * ratio);
+  overlay.height = Math.round(rect.height * ratio);
+  const ctx = overlay.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, rect.width, rect.height);
+  if (!lastResult || !video.videoWidth) return;
+  const shown = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight); // object-fit: contain
+  const scale = shown * (video.videoWidth / lastResult.width);
+  drawFaces(ctx, lastResult.faces, {
+    scale,
+    offsetX: (rect.width - video.videoWidth * shown) / 2,
+    offsetY: (rect.height - video.videoHeight * shown) / 2,
+  });
+  overlay.dataset.boxes = String(lastResult.faces.length);
+}
+
+startButton.addEventListener("click", () => start());
+stopButton.addEventListener("click", stopCamera);
+cameraSelect.addEventListener("change", () => start(cameraSelect.value));
+new ResizeObserver(draw).observe(video);

@@ -1,0 +1,1 @@
+"""Reproducing the model: loading the face-mask dataset, training, evaluating."""

@@ -1,0 +1,138 @@
+"""Train the mask CNN and write the model, its LiteRT export, a model card and plots.
+
+    python -m training.train --data ../shared/datasets/face-mask
+"""
+
+import argparse
+import datetime
+import json
+import logging
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model.classifier import CARD_PATH, KERAS_PATH, TFLITE_PATH, KerasClassifier
+from model.detector import load_detector
+from model.labels import CLASS_NAMES
+from model.network import build_model
+from model.pipeline import MaskPipeline
+from training.dataset import CROP_MODES, load_dataset, stratified_split
+from training.evaluate import evaluate_scenes
+from training.export import export_tflite
+from training.metrics import classification_report, plot_confusion, plot_history
+
+log = logging.getLogger("training")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None) -> None:
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def make_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
+    """Arrays already preprocessed and cached, so the input pipeline is a shuffle and, for training, a flip."""
+    data = tf.data.Dataset.from_tensor_slices((x, keras.utils.to_categorical(y, len(CLASS_NAMES))))
+    if augment:
+        data = data.shuffle(len(x), seed=seed).map(
+            lambda face, label: (tf.image.random_flip_left_right(face, seed=seed), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/face-mask"))
+    parser.add_argument("--crop", choices=CROP_MODES, default="detector",
+                        help="detector: train on the face the detector finds (whole image if none); whole: the whole image")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-flip", action="store_true", help="no random horizontal flips while training")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
+    parser.add_argument("--out", type=Path, default=KERAS_PATH.parent, help="folder for the model files and card")
+    parser.add_argument("--plots", type=Path, default=Path("docs/training"))
+    parser.add_argument("--scenes", type=Path, default=Path("../shared/datasets/scenes-dev"),
+                        help="real photos with boxes to measure the trained model on (skipped if absent)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    keras.utils.set_random_seed(args.seed)
+
+    detector = load_detector()
+    dataset = load_dataset(args.data, detector if args.crop == "detector" else None, args.cache_dir)
+    train_idx, val_idx, test_idx = stratified_split(dataset.y, args.val_fraction, args.test_fraction, args.seed)
+    log.info("%d images (%d skipped): train %d, validation %d, test %d",
+             len(dataset.y), len(dataset.skipped), len(train_idx), len(val_idx), len(test_idx))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.plots.mkdir(parents=True, exist_ok=True)
+    model_path = args.out / KERAS_PATH.name
+    model = build_model()
+    model.summary()
+    timer = EpochTimer()
+    history = model.fit(
+        make_batches(dataset.x[train_idx], dataset.y[train_idx], args.batch_size, args.seed, augment=not args.no_flip),
+        validation_data=make_batches(dataset.x[val_idx], dataset.y[val_idx], args.batch_size, args.seed, augment=False),
+        epochs=args.epochs,
+        callbacks=[keras.callbacks.ModelCheckpoint(model_path, monitor="val_loss", save_best_only=True), timer],
+    ).history
+    model = keras.models.load_model(model_path)  # the best epoch by validation loss
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+
+    classifier = KerasClassifier(model)
+    test_probs = classifier.predict(dataset.x[test_idx])
+    test = classification_report(dataset.y[test_idx], test_probs.argmax(axis=1))
+    log.info("test accuracy %.4f", test["accuracy"])
+    plot_history(history, args.plots / "curves.png")
+    plot_confusion(test["confusion_matrix"], args.plots / "confusion_matrix.png", "held-out test split")
+    export_tflite(model, args.out / TFLITE_PATH.name)
+
+    scenes = None
+    if args.scenes.is_dir():
+        scenes = evaluate_scenes(MaskPipeline(detector, classifier), args.scenes)
+        log.info("scenes: %s", json.dumps({k: v for k, v in scenes.items() if k != "per_class"}))
+
+    card = {
+        "name": "mask_cnn",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "classes": list(CLASS_NAMES),
+        "architecture": "Conv2D 200 3x3 relu > MaxPool 2x2 > Conv2D 100 3x3 relu > MaxPool 2x2 > Flatten > "
+                        "Dense 50 relu > Dense 2 softmax; Adam, categorical cross-entropy",
+        "parameters": model.count_params(),
+        "preprocessing": "BGR > grayscale (cv2.cvtColor) > cv2.resize 100x100 > float32 / 255, shape (100, 100, 1)",
+        "training_data": {
+            "path": str(args.data),
+            "fingerprint_sha256": dataset.fingerprint,
+            "images": int(len(dataset.y)),
+            "skipped": dataset.skipped,
+            "crop": args.crop,
+            "detector": detector.name if args.crop == "detector" else None,
+            "augmentation": "none" if args.no_flip else "random horizontal flip",
+        },
+        "split": {"seed": args.seed, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)},
+        "training": {
+            "epochs_run": len(history["loss"]),
+            "best_epoch": best_epoch,
+            "batch_size": args.batch_size,
+            "seconds_per_epoch_median": round(float(np.median(timer.seconds)), 1),
+            "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
+        },
+        "metrics": {"test": test, "scenes_dev": scenes},
+    }
+    (args.out / CARD_PATH.name).write_text(json.dumps(card, indent=2) + "\n")
+    log.info("wrote %s, %s and %s", model_path, args.out / TFLITE_PATH.name, args.out / CARD_PATH.name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The HTTP layer: it only translates requests to and from the pipeline in `model/`."""

@@ -1,0 +1,75 @@
+"""JSON API: /api/detect, /api/classify, /api/model and /healthz (shape documented in openapi.yaml)."""
+
+import base64
+import json
+import time
+
+import cv2
+import numpy as np
+from flask import Blueprint, current_app, g, jsonify, request
+
+from model.annotate import annotate
+from model.classifier import CARD_PATH
+from model.image_io import decode_image
+from model.pipeline import MaskPipeline
+from web.errors import ApiError
+from web.uploads import image_bytes
+
+bp = Blueprint("api", __name__)
+
+_BLANK_FACE = np.zeros((1, 100, 100, 1), np.float32)
+
+
+def _pipeline() -> MaskPipeline:
+    return current_app.extensions["mask_pipeline"]
+
+
+def _decode_upload() -> np.ndarray:
+    return decode_image(image_bytes(request), current_app.config["MAX_PIXELS"])
+
+
+@bp.post("/api/detect")
+def detect():
+    start = time.perf_counter()
+    image = _decode_upload()
+    decoded = time.perf_counter()
+    analysis = _pipeline().analyze(image)
+    g.faces_found = len(analysis.faces)  # for the access log
+    timings = {"decode": (decoded - start) * 1000, **analysis.timings_ms}
+    body = {
+        "width": image.shape[1],
+        "height": image.shape[0],
+        "faces": [f.as_json() for f in analysis.faces],
+    }
+    if request.args.get("annotate") in ("1", "true"):
+        ok, jpeg = cv2.imencode(".jpg", annotate(image, analysis.faces), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        body["annotated_image"] = base64.b64encode(jpeg.tobytes()).decode("ascii")
+    timings["total"] = (time.perf_counter() - start) * 1000
+    body["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
+    return jsonify(body)
+
+
+@bp.post("/api/classify")
+def classify():
+    prediction = _pipeline().classify_crops([_decode_upload()])[0]
+    return jsonify(prediction.as_json())
+
+
+@bp.get("/api/model")
+def model_card():
+    pipeline = _pipeline()
+    card = json.loads(CARD_PATH.read_text())
+    card["serving"] = {"runtime": pipeline.classifier.runtime, "detector": pipeline.detector.name}
+    return jsonify(card)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Ready only when the network answers, so a platform never routes traffic to a worker that cannot."""
+    try:
+        probabilities = _pipeline().classifier.predict(_BLANK_FACE)
+    except Exception as exc:
+        raise ApiError(503, "model_unavailable", f"The model does not answer: {exc.__class__.__name__}") from exc
+    if probabilities.shape != (1, 2):
+        raise ApiError(503, "model_unavailable", "The model answers with the wrong shape.")
+    return jsonify(status="ok")
