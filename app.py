@@ -5,6 +5,7 @@ import logging
 from flask import Flask
 
 from config import Settings
+from model.classifier import load_card
 from model.pipeline import load_pipeline
 from web import api, pages
 from web.errors import register_error_handlers
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     # Loaded here, once per process: a missing or corrupt model file stops start-up with its name.
     app.extensions["mask_pipeline"] = load_pipeline(settings.model_runtime, settings.face_detector, settings.model_path)
+    app.extensions["model_card"] = load_card(settings.model_runtime, settings.model_path)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     register_error_handlers(app)

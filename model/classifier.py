@@ -3,6 +3,7 @@
 Both give the same probabilities; LiteRT needs no TensorFlow, which is what lets a worker fit in 512 MB.
 """
 
+import json
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -85,3 +86,12 @@ def load_classifier(runtime: str = "keras", path: Path | None = None) -> Classif
     if runtime == "tflite":
         return LiteClassifier(path or TFLITE_PATH)
     raise ValueError(f"unknown model runtime {runtime!r}; use keras or tflite")
+
+
+def load_card(runtime: str = "keras", path: Path | None = None) -> dict:
+    """The JSON model card that sits beside the model file (same name, .json)."""
+    card_path = (path or (KERAS_PATH if runtime == "keras" else TFLITE_PATH)).with_suffix(".json")
+    try:
+        return json.loads(card_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read model card {card_path}: {exc.__class__.__name__}") from exc

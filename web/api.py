@@ -1,7 +1,6 @@
 """JSON API: /api/detect, /api/classify, /api/model and /healthz (shape documented in openapi.yaml)."""
 
 import base64
-import json
 import time
 
 import cv2
@@ -9,7 +8,6 @@ import numpy as np
 from flask import Blueprint, current_app, g, jsonify, request
 
 from model.annotate import annotate
-from model.classifier import CARD_PATH
 from model.image_io import decode_image
 from model.pipeline import MaskPipeline
 from web.errors import ApiError
@@ -58,7 +56,7 @@ def classify():
 @bp.get("/api/model")
 def model_card():
     pipeline = _pipeline()
-    card = json.loads(CARD_PATH.read_text())
+    card = dict(current_app.extensions["model_card"])
     card["serving"] = {"runtime": pipeline.classifier.runtime, "detector": pipeline.detector.name}
     return jsonify(card)
 

