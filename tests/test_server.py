@@ -1,0 +1,121 @@
+"""Real gunicorn on 127.0.0.1: start-up, logs, faults and hostile input, with the real model."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import psutil
+import pytest
+import requests
+from PIL import Image
+
+from model.image_io import decode_image
+from tests.conftest import encode
+from tests.support import ROOT, free_port, run_gunicorn, wait_ready
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    with run_gunicorn({"WEB_CONCURRENCY": "2"}, log_path) as (url, process):
+        yield url, process, log_path
+
+
+def workers(process: subprocess.Popen) -> set[int]:
+    return {child.pid for child in psutil.Process(process.pid).children()}
+
+
+def post(url: str, data: bytes, content_type: str = "image/jpeg", multipart: bool = True) -> requests.Response:
+    if multipart:
+        return requests.post(f"{url}/api/detect", files={"image": ("upload", data, content_type)}, timeout=60)
+    return requests.post(f"{url}/api/detect", data=data, headers={"Content-Type": content_type}, timeout=60)
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_serves_detections_and_logs_one_structured_line_without_image_bytes(server, one_face_photo):
+    url, _, log_path = server
+    data = one_face_photo[0].read_bytes()
+    response = post(url, data)
+    assert response.status_code == 200 and len(response.json()["faces"]) == 1
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    time.sleep(0.5)
+    log_text = log_path.read_text(errors="replace")
+    entries = [json.loads(line.split("access: ", 1)[1]) for line in log_text.splitlines() if "access: {" in line]
+    detect = [e for e in entries if e["path"] == "/api/detect"][-1]
+    assert detect["method"] == "POST" and detect["status"] == 200 and detect["faces"] == 1
+    assert detect["duration_ms"] > 0
+    assert "JFIF" not in log_text and "Exif" not in log_text
+
+
+def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):
+    url, process, _ = server
+    before = workers(process)
+    good = one_face_photo[0].read_bytes()
+    photo = decode_image(good)
+    hostile = [
+        ("zero bytes", b"", "image/jpeg", 400),
+        ("text", b"GET / HTTP/1.1\r\nthis is text", "text/plain", 415),
+        ("truncated JPEG", good[: len(good) // 2], "image/jpeg", 415),
+        ("30,000 x 30,000 PNG", png_bytes(30_000, 30_000), "image/png", 422),
+        ("50 MB upload", os.urandom(50 * 1024 * 1024), "image/jpeg", 413),
+        ("GIF", encode(photo, "GIF"), "image/gif", 415),
+        ("wrong content type", good, "application/json", 415),
+    ]
+    acceptable = [
+        ("CMYK JPEG", encode(photo, "JPEG", "CMYK"), "image/jpeg"),
+        ("16-bit PNG", cv2.imencode(".png", photo.astype(np.uint16) * 257)[1].tobytes(), "image/png"),
+        ("grayscale", encode(photo, "PNG", "L"), "image/png"),
+        ("alpha", encode(photo, "PNG", "RGBA"), "image/png"),
+    ]
+    for name, data, content_type, status in hostile:
+        for multipart in (True, False):
+            if name == "wrong content type" and multipart:
+                continue  # in multipart the part's declared type is ignored: the bytes decide
+            response = post(url, data, content_type, multipart)
+            assert response.status_code == status, (name, multipart, response.text[:200])
+            assert response.json()["error"]["message"], name
+            assert post(url, good).status_code == 200, f"good request after {name}"
+    for name, data, content_type in acceptable:
+        response = post(url, data, content_type)
+        assert response.status_code == 200 and len(response.json()["faces"]) == 1, name
+    assert workers(process) == before  # no worker died
+
+
+def test_a_killed_worker_is_replaced(server, one_face_photo):
+    url, process, _ = server
+    before = workers(process)
+    victim = sorted(before)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and (victim in workers(process) or len(workers(process)) < len(before)):
+        time.sleep(0.5)
+    assert victim not in workers(process) and len(workers(process)) == len(before)
+    wait_ready(url)
+    assert post(url, one_face_photo[0].read_bytes()).status_code == 200
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
+def test_missing_or_corrupt_model_refuses_to_start(tmp_path, damage):
+    model = tmp_path / "mask_cnn.keras"
+    if damage == "truncated":
+        model.write_bytes((ROOT / "model" / "mask_cnn.keras").read_bytes()[:50_000])
+    elif damage == "garbage":
+        model.write_bytes(os.urandom(100_000))
+    env = {**os.environ, "PORT": str(free_port()), "MODEL_PATH": str(model)}
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "app:app"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(model) in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
