@@ -2,10 +2,11 @@
 
 import base64
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, send_file
 
 from model.annotate import annotate
 from model.image_io import decode_image
@@ -14,6 +15,8 @@ from web.errors import ApiError
 from web.uploads import image_bytes
 
 bp = Blueprint("api", __name__)
+
+OPENAPI_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
 
 _BLANK_FACE = np.zeros((1, 100, 100, 1), np.float32)
 
@@ -26,8 +29,14 @@ def _decode_upload() -> np.ndarray:
     return decode_image(image_bytes(request), current_app.config["MAX_PIXELS"])
 
 
+ANNOTATE_VALUES = {"0": False, "false": False, "1": True, "true": True}
+
+
 @bp.post("/api/detect")
 def detect():
+    annotate_value = request.args.get("annotate", "0")
+    if annotate_value not in ANNOTATE_VALUES:
+        raise ApiError(400, "invalid_parameter", "The 'annotate' parameter must be 0, 1, true or false.")
     start = time.perf_counter()
     image = _decode_upload()
     decoded = time.perf_counter()
@@ -39,7 +48,7 @@ def detect():
         "height": image.shape[0],
         "faces": [f.as_json() for f in analysis.faces],
     }
-    if request.args.get("annotate") in ("1", "true"):
+    if ANNOTATE_VALUES[annotate_value]:
         ok, jpeg = cv2.imencode(".jpg", annotate(image, analysis.faces), [cv2.IMWRITE_JPEG_QUALITY, 90])
         body["annotated_image"] = base64.b64encode(jpeg.tobytes()).decode("ascii")
     timings["total"] = (time.perf_counter() - start) * 1000
@@ -59,6 +68,11 @@ def model_card():
     card = dict(current_app.extensions["model_card"])
     card["serving"] = {"runtime": pipeline.classifier.runtime, "detector": pipeline.detector.name}
     return jsonify(card)
+
+
+@bp.get("/openapi.yaml")
+def openapi():
+    return send_file(OPENAPI_PATH, mimetype="application/yaml")
 
 
 @bp.get("/healthz")

@@ -44,7 +44,9 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if not _wants_json():
             return exc
-        return error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+        body, status = error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or "")
+        body.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")  # e.g. Allow
+        return body, status
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
