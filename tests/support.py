@@ -1,6 +1,7 @@
 """Helpers for tests and benchmarks that need a served app, real gunicorn or a real browser."""
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -9,10 +10,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+import psutil
 import requests
 from werkzeug.serving import make_server
 
@@ -82,15 +85,21 @@ def run_gunicorn(env: dict[str, str] | None = None, log_path: Path | None = None
             log.close()
 
 
-def write_y4m(image_bgr: np.ndarray, path: Path, frames: int = 10, size: tuple[int, int] = (640, 480)) -> Path:
-    """A short video for Chromium's fake camera, made of one real photo (YUV 4:2:0)."""
+def fit_on_canvas(image_bgr: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """A real photo scaled to fit a black frame of `size` (width, height), like a camera frame."""
     width, height = size
     scale = min(width / image_bgr.shape[1], height / image_bgr.shape[0])
     resized = cv2.resize(image_bgr, (round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale)))
     canvas = np.zeros((height, width, 3), np.uint8)
     top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
     canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    i420 = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420).tobytes()
+    return canvas
+
+
+def write_y4m(image_bgr: np.ndarray, path: Path, frames: int = 10, size: tuple[int, int] = (640, 480)) -> Path:
+    """A short video for Chromium's fake camera, made of one real photo (YUV 4:2:0)."""
+    width, height = size
+    i420 = cv2.cvtColor(fit_on_canvas(image_bgr, size), cv2.COLOR_BGR2YUV_I420).tobytes()
     with open(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
@@ -103,3 +112,63 @@ def launch_chromium(playwright, fake_video: Path | None = None, extra_args: list
     if fake_video:
         args += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={fake_video}"]
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+@dataclass
+class LoadResult:
+    latencies_ms: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms) + len(self.failures)
+
+    def summary(self) -> str:
+        p50, p95 = np.percentile(self.latencies_ms, [50, 95])
+        return (f"{self.requests} requests in {self.seconds:.0f} s, {len(self.failures)} failed "
+                f"({len(self.failures) / max(1, self.requests):.2%}); p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
+                f"{len(self.latencies_ms) / self.seconds:.1f} requests/s")
+
+
+def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None = None,
+             total: int | None = None, during=None) -> LoadResult:
+    """`clients` threads post photos until `seconds` pass or `total` requests are done; `during` runs alongside."""
+    result, lock, counter = LoadResult(), threading.Lock(), itertools.count()
+    start = time.monotonic()
+
+    def client(offset: int) -> None:
+        session = requests.Session()
+        for i in itertools.count(offset):
+            n = next(counter)
+            if (seconds and time.monotonic() - start > seconds) or (total and n >= total):
+                return
+            sent = time.monotonic()
+            try:
+                response = session.post(f"{url}/api/detect", data=photos[i % len(photos)],
+                                        headers={"Content-Type": "image/jpeg"}, timeout=60)
+                ok = response.status_code == 200 and "faces" in response.json()
+                outcome = None if ok else f"{response.status_code}: {response.text[:100]}"
+            except requests.RequestException as exc:
+                outcome = exc.__class__.__name__
+                session = requests.Session()
+            with lock:
+                if outcome:
+                    result.failures.append(outcome)
+                else:
+                    result.latencies_ms.append((time.monotonic() - sent) * 1000)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    if during:
+        during()
+    for t in threads:
+        t.join()
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def server_rss_mb(process) -> float:
+    parent = psutil.Process(process.pid)
+    return sum(p.memory_info().rss for p in [parent, *parent.children()]) / 2**20

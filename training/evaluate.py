@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from tqdm import tqdm
 from model.classifier import load_classifier
 from model.detector import load_detector
 from model.labels import CLASS_NAMES
-from model.pipeline import MaskPipeline
+from model.image_io import decode_image
+from model.pipeline import Face, MaskPipeline
 from model.preprocess import crop
 from training.dataset import load_dataset
 from training.metrics import classification_report
@@ -64,20 +66,18 @@ def match(truths: list[GroundTruth], boxes: list[tuple[int, int, int, int]]) -> 
     return matched
 
 
-def evaluate_scenes(pipeline: MaskPipeline, scenes_dir: Path, decode=None) -> dict:
+def evaluate_scenes(pipeline: MaskPipeline, scenes_dir: Path, find_faces: Callable[[Path], list[Face]] | None = None) -> dict:
     """Detection recall, classifier accuracy on ground-truth boxes, and end-to-end accuracy, per class too.
 
-    `decode` maps an image file to (image_bgr, analysis); it defaults to the in-process pipeline, and the web
-    benchmark passes one that goes through the HTTP API so both are measured by the same code.
+    `find_faces` maps an image file to its faces; it defaults to the in-process pipeline, and the web
+    benchmark passes one that goes through the HTTP API, so that both are measured by the same code.
     """
-    from model.image_io import decode_image
-
     rows = []  # (label, detected, crop_correct, end_to_end_correct)
     for xml_path in tqdm(sorted((scenes_dir / "annotations").glob("*.xml")), desc="scenes", unit="img"):
         image_path = next((scenes_dir / "images").glob(xml_path.stem + ".*"))
         truths = read_voc(xml_path)
         image = decode_image(image_path.read_bytes())
-        faces = decode(image_path) if decode else pipeline.analyze(image).faces
+        faces = find_faces(image_path) if find_faces else pipeline.analyze(image).faces
         matched = match(truths, [f.box for f in faces])
         on_truth = pipeline.classify_crops([crop(image, _clip(t.box, image.shape)) for t in truths])
         for ti, truth in enumerate(truths):

@@ -38,13 +38,33 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def make_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool) -> tf.data.Dataset:
-    """Arrays already preprocessed and cached, so the input pipeline is a shuffle and, for training, a flip."""
+def flip(face: tf.Tensor) -> tf.Tensor:
+    return tf.image.random_flip_left_right(face)
+
+
+def photo_conditions(face: tf.Tensor) -> tf.Tensor:
+    """Flip, plus what users' photos do to a face that the mostly sharp, tightly framed training crops lack:
+    low resolution (faces far from the camera), a detector's looser or tighter framing, other lighting."""
+    size = tf.shape(face)[0]
+    face = tf.image.random_flip_left_right(face)
+    if tf.random.uniform([]) < 0.5:
+        low = tf.random.uniform([], 24, size, dtype=tf.int32)
+        face = tf.image.resize(tf.image.resize(face, [low, low], method="area"), [size, size])
+    side = tf.cast(tf.cast(size, tf.float32) * tf.random.uniform([], 0.85, 1.0), tf.int32)
+    face = tf.image.resize(tf.image.random_crop(face, [side, side, 1]), [size, size])
+    face = tf.image.random_contrast(tf.image.random_brightness(face, 0.15), 0.7, 1.3)
+    return tf.clip_by_value(face, 0.0, 1.0)
+
+
+AUGMENTATIONS = {"none": None, "flip": flip, "photo": photo_conditions}
+
+
+def make_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment=None) -> tf.data.Dataset:
+    """Arrays already preprocessed and cached, so the input pipeline is a shuffle and, for training, augmentation."""
     data = tf.data.Dataset.from_tensor_slices((x, keras.utils.to_categorical(y, len(CLASS_NAMES))))
     if augment:
         data = data.shuffle(len(x), seed=seed).map(
-            lambda face, label: (tf.image.random_flip_left_right(face, seed=seed), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            lambda face, label: (augment(face), label), num_parallel_calls=tf.data.AUTOTUNE
         )
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
@@ -59,7 +79,8 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--no-flip", action="store_true", help="no random horizontal flips while training")
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default="photo",
+                        help="training-only augmentation: none, flip, or photo (flip, low resolution, framing, light)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
     parser.add_argument("--out", type=Path, default=KERAS_PATH.parent, help="folder for the model files and card")
     parser.add_argument("--plots", type=Path, default=Path("docs/training"))
@@ -82,8 +103,8 @@ def main() -> None:
     model.summary()
     timer = EpochTimer()
     history = model.fit(
-        make_batches(dataset.x[train_idx], dataset.y[train_idx], args.batch_size, args.seed, augment=not args.no_flip),
-        validation_data=make_batches(dataset.x[val_idx], dataset.y[val_idx], args.batch_size, args.seed, augment=False),
+        make_batches(dataset.x[train_idx], dataset.y[train_idx], args.batch_size, args.seed, AUGMENTATIONS[args.augment]),
+        validation_data=make_batches(dataset.x[val_idx], dataset.y[val_idx], args.batch_size, args.seed),
         epochs=args.epochs,
         callbacks=[keras.callbacks.ModelCheckpoint(model_path, monitor="val_loss", save_best_only=True), timer],
     ).history
@@ -118,7 +139,7 @@ def main() -> None:
             "skipped": dataset.skipped,
             "crop": args.crop,
             "detector": detector.name if args.crop == "detector" else None,
-            "augmentation": "none" if args.no_flip else "random horizontal flip",
+            "augmentation": args.augment,
         },
         "split": {"seed": args.seed, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)},
         "training": {
