@@ -10,12 +10,14 @@ from model.pipeline import load_pipeline
 from web import api, pages
 from web.errors import register_error_handlers
 from web.http_policy import register_http_policy
+from web.uploads import InMemoryRequest
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.request_class = InMemoryRequest
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         MAX_PIXELS=settings.max_pixels,

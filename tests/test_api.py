@@ -185,3 +185,12 @@ def test_pages_render_with_security_headers(client):
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert b"<script>" not in response.data and b" style=" not in response.data  # nothing inline
     assert client.get("/static/js/webcam.js").status_code == 200
+
+
+def test_large_uploads_stay_in_memory(app, photo_bytes):
+    big = photo_bytes + b"\0" * 2_000_000  # well over Werkzeug's 500 kB spooling threshold
+    with app.test_request_context("/api/detect", method="POST", content_type="multipart/form-data",
+                                  data={"image": (io.BytesIO(big), "big.jpg", "image/jpeg")}):
+        from flask import request
+
+        assert isinstance(request.files["image"].stream, io.BytesIO)

@@ -1,8 +1,20 @@
 """Getting the uploaded image's bytes out of a request, in memory only."""
 
+import io
+
 from flask import Request
 
 from web.errors import ApiError
+
+
+class InMemoryRequest(Request):
+    """Keeps multipart uploads in memory: Werkzeug would spool files over 500 kB to a temporary file on disk.
+
+    MAX_CONTENT_LENGTH bounds what a request can hold.
+    """
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
 
 
 def image_bytes(request: Request) -> bytes:
