@@ -43,8 +43,8 @@ def flip(face: tf.Tensor) -> tf.Tensor:
 
 
 def photo_conditions(face: tf.Tensor) -> tf.Tensor:
-    """Flip, plus what users' photos do to a face that the mostly sharp, tightly framed training crops lack:
-    low resolution (faces far from the camera), a detector's looser or tighter framing, other lighting."""
+    """Flip, plus what users' photos do to a face that the mostly sharp, well-lit, tightly framed training crops
+    lack: low resolution (faces far from the camera), a detector's looser or tighter framing, dim or harsh light."""
     size = tf.shape(face)[0]
     face = tf.image.random_flip_left_right(face)
     if tf.random.uniform([]) < 0.5:
@@ -52,8 +52,9 @@ def photo_conditions(face: tf.Tensor) -> tf.Tensor:
         face = tf.image.resize(tf.image.resize(face, [low, low], method="area"), [size, size])
     side = tf.cast(tf.cast(size, tf.float32) * tf.random.uniform([], 0.85, 1.0), tf.int32)
     face = tf.image.resize(tf.image.random_crop(face, [side, side, 1]), [size, size])
-    face = tf.image.random_contrast(tf.image.random_brightness(face, 0.15), 0.7, 1.3)
-    return tf.clip_by_value(face, 0.0, 1.0)
+    exposure, gamma = tf.random.uniform([], 0.4, 1.2), tf.random.uniform([], 0.7, 1.6)
+    face = tf.clip_by_value(face * exposure, 0.0, 1.0) ** gamma
+    return tf.clip_by_value(tf.image.random_contrast(face, 0.7, 1.3), 0.0, 1.0)
 
 
 AUGMENTATIONS = {"none": None, "flip": flip, "photo": photo_conditions}
