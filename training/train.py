@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/face-mask"))
     parser.add_argument("--crop", choices=CROP_MODES, default="detector",
                         help="detector: train on the face the detector finds (whole image if none); whole: the whole image")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
@@ -107,7 +107,12 @@ def main() -> None:
         make_batches(dataset.x[train_idx], dataset.y[train_idx], args.batch_size, args.seed, AUGMENTATIONS[args.augment]),
         validation_data=make_batches(dataset.x[val_idx], dataset.y[val_idx], args.batch_size, args.seed),
         epochs=args.epochs,
-        callbacks=[keras.callbacks.ModelCheckpoint(model_path, monitor="val_loss", save_best_only=True), timer],
+        callbacks=[
+            keras.callbacks.ModelCheckpoint(model_path, monitor="val_loss", save_best_only=True),
+            # Halving Adam's step when validation loss stalls steadies the late epochs, which otherwise swing.
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5),
+            timer,
+        ],
     ).history
     model = keras.models.load_model(model_path)  # the best epoch by validation loss
     best_epoch = int(np.argmin(history["val_loss"])) + 1
