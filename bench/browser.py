@@ -37,7 +37,7 @@ def main() -> None:
             fps.append(int(page.inner_text("#fps")))
             latency.append(int(page.inner_text("#latency").split()[0]))
         page.screenshot(path=DOCS / "webcam.png")
-        print(f"webcam page, 1280x720 camera, frames sent at 480 px wide, one request in flight:")
+        print("webcam page, 1280x720 camera, frames sent at 480 px wide, one request in flight:")
         print(f"  frames per second shown by the page: median {statistics.median(fps)}, min {min(fps)}, max {max(fps)}")
         print(f"  round trip shown by the page: median {statistics.median(latency)} ms")
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from model.classifier import LiteClassifier, TFLITE_PATH
+from model.classifier import TFLITE_PATH, LiteClassifier
 from model.image_io import decode_image
 from model.preprocess import crop, preprocess_face
 from tests.conftest import scene_photos
@@ -51,5 +51,5 @@ def test_lean_app_serves_the_same_answer_without_importing_tensorflow(client, on
     default = client.post("/api/detect", data=path.read_bytes(), content_type="image/jpeg").get_json()
     assert [f["box"] for f in lean["faces"]] == [f["box"] for f in default["faces"]]
     assert [f["label"] for f in lean["faces"]] == [f["label"] for f in default["faces"]]
-    for a, b in zip(lean["faces"], default["faces"]):
+    for a, b in zip(lean["faces"], default["faces"], strict=True):
         assert abs(a["confidence"] - b["confidence"]) <= 1e-3  # rounded to 4 places in JSON

@@ -35,3 +35,8 @@ def test_committed_model_is_the_specified_network():
     model = keras.models.load_model(KERAS_PATH)
     assert layer_summary(model) == EXPECTED_LAYERS
     assert model.count_params() == 2_827_252
+
+
+def test_committed_model_file_carries_no_optimizer_state():
+    """Weights only (2.8 M float32 ≈ 11 MB); Adam's moment estimates would triple it."""
+    assert KERAS_PATH.stat().st_size < 15_000_000

@@ -45,7 +45,7 @@ def test_labels_are_right_on_real_photos(app, scenes_dir):
         matched = match(truths, [f.box for f in faces])
         right += sum(faces[j].prediction.label == truths[i].label for i, j in matched.items())
         on_truth = pipeline.classify_crops([crop(image, t.box) for t in truths])
-        crops_right += sum(p.label == t.label for p, t in zip(on_truth, truths))
+        crops_right += sum(p.label == t.label for p, t in zip(on_truth, truths, strict=True))
         total += len(truths)
     assert total >= 40
     assert crops_right / total >= 0.85

@@ -51,7 +51,7 @@ def test_stratified_split_is_disjoint_balanced_and_seeded():
     train, val, test = stratified_split(labels, 0.15, 0.15, seed=7)
     assert len(set(train) | set(val) | set(test)) == 160 and not set(train) & set(test) and not set(val) & set(test)
     assert list(np.bincount(labels[test])) == [15, 9] and list(np.bincount(labels[val])) == [15, 9]
-    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), stratified_split(labels, 0.15, 0.15, seed=7)))
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), stratified_split(labels, 0.15, 0.15, seed=7), strict=True))
 
 
 def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_path):

@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from model.classifier import load_classifier
 from model.detector import load_detector
-from model.labels import CLASS_NAMES
 from model.image_io import decode_image
+from model.labels import CLASS_NAMES
 from model.pipeline import Face, MaskPipeline
 from model.preprocess import crop
 from training.dataset import load_dataset

@@ -137,7 +137,7 @@ def main() -> None:
 
     card = {
         "name": "mask_cnn",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "classes": list(CLASS_NAMES),
         "architecture": "Conv2D 200 3x3 relu > MaxPool 2x2 > Conv2D 100 3x3 relu > MaxPool 2x2 > Flatten > "
                         "Dense 50 relu > Dense 2 softmax; Adam, categorical cross-entropy",
