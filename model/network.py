@@ -3,8 +3,8 @@
 import keras
 from keras import layers
 
-from model.preprocess import INPUT_SHAPE
 from model.labels import CLASS_NAMES
+from model.preprocess import INPUT_SHAPE
 
 
 def build_model() -> keras.Model:

@@ -22,7 +22,7 @@ class Prediction:
     @classmethod
     def from_probabilities(cls, probs: np.ndarray) -> "Prediction":
         best = int(np.argmax(probs))
-        return cls(CLASS_NAMES[best], float(probs[best]), {n: float(p) for n, p in zip(CLASS_NAMES, probs)})
+        return cls(CLASS_NAMES[best], float(probs[best]), {n: float(p) for n, p in zip(CLASS_NAMES, probs, strict=True)})
 
     def as_json(self) -> dict:
         return {
@@ -67,7 +67,7 @@ class MaskPipeline:
         detected = time.perf_counter()
         predictions = self.classify_crops([crop(image_bgr, d.box) for d in detections])
         done = time.perf_counter()
-        faces = [Face(d.box, d.score, p) for d, p in zip(detections, predictions)]
+        faces = [Face(d.box, d.score, p) for d, p in zip(detections, predictions, strict=True)]
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 
