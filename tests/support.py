@@ -171,4 +171,4 @@ def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None 
 
 def server_rss_mb(process) -> float:
     parent = psutil.Process(process.pid)
-    return sum(p.memory_info().rss for p in [parent, *parent.children()]) / 2**20
+    return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
