@@ -71,13 +71,15 @@ class LiteClassifier:
             raise ModelLoadError(f"cannot load model file {path}: {exc.__class__.__name__}") from exc
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch_shape = tuple(self._interpreter.get_input_details()[0]["shape"])
         self._lock = threading.Lock()  # an interpreter holds state between set_tensor and get_tensor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
-            if tuple(self._interpreter.get_input_details()[0]["shape"]) != batch.shape:
+            if batch.shape != self._batch_shape:
                 self._interpreter.resize_tensor_input(self._input, batch.shape)
                 self._interpreter.allocate_tensors()
+                self._batch_shape = batch.shape
             self._interpreter.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output).copy()

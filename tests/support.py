@@ -172,3 +172,16 @@ def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None 
 def server_rss_mb(process) -> float:
     parent = psutil.Process(process.pid)
     return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
+
+
+class RecordingClassifier:
+    """Wraps the real classifier and keeps every batch the pipeline sends it."""
+
+    runtime = "recording"
+
+    def __init__(self, inner) -> None:
+        self.inner, self.batches = inner, []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.batches.append(batch.copy())
+        return self.inner.predict(batch)

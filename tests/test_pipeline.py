@@ -4,26 +4,16 @@ import numpy as np
 
 from model.image_io import decode_image
 from model.pipeline import MaskPipeline
+from tests.support import RecordingClassifier
 from training.evaluate import evaluate_scenes
-
-
-class CountingClassifier:
-    runtime = "counting"
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-
-    def predict(self, batch):
-        self.calls.append(len(batch))
-        return self.inner.predict(batch)
 
 
 def test_all_faces_of_a_photo_go_through_the_network_in_one_batch(app, group_photo):
     pipeline = app.extensions["mask_pipeline"]
-    counting = CountingClassifier(pipeline.classifier)
+    counting = RecordingClassifier(pipeline.classifier)
     path, truths = group_photo
     analysis = MaskPipeline(pipeline.detector, counting).analyze(decode_image(path.read_bytes()))
-    assert counting.calls == [len(analysis.faces)] and len(analysis.faces) >= len(truths) - 1
+    assert [len(b) for b in counting.batches] == [len(analysis.faces)] and len(analysis.faces) >= len(truths) - 1
     for face in analysis.faces:
         probs = face.prediction.probabilities
         assert set(probs) == {"with_mask", "without_mask"}
@@ -50,6 +40,6 @@ def test_scenes_dev_figures(app, scenes_dir):
 
 def test_no_face_means_no_network_call(app):
     pipeline = app.extensions["mask_pipeline"]
-    counting = CountingClassifier(pipeline.classifier)
+    counting = RecordingClassifier(pipeline.classifier)
     faces = MaskPipeline(pipeline.detector, counting).analyze(np.full((240, 320, 3), 255, np.uint8)).faces
-    assert faces == [] and counting.calls == []
+    assert faces == [] and counting.batches == []

@@ -6,20 +6,8 @@ import numpy as np
 from model.detector import load_detector
 from model.pipeline import MaskPipeline
 from model.preprocess import preprocess_face
+from tests.support import RecordingClassifier
 from training.dataset import face_from_image, load_image_file
-
-
-class RecordingClassifier:
-    """Wraps the real classifier to keep the batch the pipeline sends it."""
-
-    runtime = "recording"
-
-    def __init__(self, inner):
-        self.inner, self.batches = inner, []
-
-    def predict(self, batch):
-        self.batches.append(batch.copy())
-        return self.inner.predict(batch)
 
 
 def test_preprocess_face_shape_range_and_grayscale():
