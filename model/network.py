@@ -7,7 +7,7 @@ from model.labels import CLASS_NAMES
 from model.preprocess import INPUT_SHAPE
 
 
-def build_model() -> keras.Model:
+def build_model(learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3) -> keras.Model:
     model = keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE),
@@ -21,5 +21,5 @@ def build_model() -> keras.Model:
         ],
         name="mask_cnn",
     )
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
