@@ -71,6 +71,7 @@ def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_p
     assert card["parameters"] == 2_827_252 and card["training"]["epochs_run"] == 2
     assert card["split"] == {"seed": 42, "train": 18, "validation": 4, "test": 4}
     assert card["training_data"]["skipped"] == ["with_mask/broken.jpg", "without_mask/empty.png"]
+    assert set(card["metrics"]["test_recall_by_exposure"]) == {"0.5", "0.25", "0.15"}
     assert set(card["metrics"]["scenes_dev"]) >= {"detect_recall", "crop_accuracy", "end_to_end_accuracy", "per_class"}
     assert (out / "mask_cnn.keras").exists() and (out / "mask_cnn.tflite").exists()
     assert (tmp_path / "plots" / "curves.png").exists() and (tmp_path / "plots" / "confusion_matrix.png").exists()
