@@ -3,8 +3,11 @@
 import numpy as np
 
 from model.image_io import decode_image
+from model.labels import CLASS_NAMES
 from model.pipeline import MaskPipeline
+from model.preprocess import preprocess_face
 from tests.support import RecordingClassifier
+from training.dataset import face_from_image, list_images, load_image_file, stratified_split
 from training.evaluate import evaluate_scenes
 
 
@@ -26,16 +29,16 @@ def test_all_faces_of_a_photo_go_through_the_network_in_one_batch(app, group_pho
 def test_scenes_dev_figures(app, scenes_dir):
     """End to end on all real photos of scenes-dev, by the same code that the README's figures come from.
 
-    Detection meets the issue's targets (recall >= 0.93 overall, >= 0.90 per class). The classifier figures
-    are regression floors, not the product targets: the shipped model measures crop accuracy 0.845 and
-    end-to-end 0.837, short of the issue's 0.90 and 0.85 (see README, "What is not reached yet").
+    Detection and end-to-end accuracy meet the issue's targets (recall >= 0.93 overall, >= 0.90 per class;
+    end to end >= 0.85; the shipped model measures 0.969 and 0.868). Accuracy on the ground-truth boxes is held
+    to a regression floor, not the issue's 0.90: the shipped model measures 0.860 (README, "What is not reached").
     """
     figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_dir)
     assert figures["faces"] == 129
     assert figures["detect_recall"] >= 0.93
     assert all(c["detect_recall"] >= 0.90 for c in figures["per_class"].values())
-    assert figures["crop_accuracy"] >= 0.80
-    assert figures["end_to_end_accuracy"] >= 0.80
+    assert figures["crop_accuracy"] >= 0.83
+    assert figures["end_to_end_accuracy"] >= 0.85
 
 
 def test_no_face_means_no_network_call(app):
@@ -43,3 +46,16 @@ def test_no_face_means_no_network_call(app):
     counting = RecordingClassifier(pipeline.classifier)
     faces = MaskPipeline(pipeline.detector, counting).analyze(np.full((240, 320, 3), 255, np.uint8)).faces
     assert faces == [] and counting.batches == []
+
+
+def test_bare_faces_in_dim_light_are_not_called_masked(app, face_mask_dir):
+    """A webcam in a dim room: held-out bare faces (the training command's own test split) at a quarter of their
+    exposure. Before training with darkened faces, the shipped model called 27% of them masked at this exposure
+    and 95% at 15%."""
+    files = list_images(face_mask_dir)
+    _, _, test_idx = stratified_split(np.array([label for _, label in files]), 0.15, 0.15, seed=42)
+    bare = [files[i][0] for i in test_idx if CLASS_NAMES[files[i][1]] == "without_mask"][::3]
+    pipeline = app.extensions["mask_pipeline"]
+    faces = np.stack([preprocess_face(face_from_image(load_image_file(p), pipeline.detector)) for p in bare])
+    labels = pipeline.classifier.predict(faces * 0.25).argmax(axis=1)
+    assert len(bare) >= 90 and np.mean(labels == CLASS_NAMES.index("without_mask")) >= 0.85
