@@ -92,16 +92,20 @@ def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_p
     assert sum(map(sum, result["confusion_matrix"])) == 26 and set(result["per_class"]) == set(CLASS_NAMES)
 
 
-@pytest.mark.parametrize("augment", list(AUGMENTATIONS))
-def test_training_batches_keep_the_network_input_shape_and_range(small_dataset, tmp_path, augment):
+@pytest.mark.parametrize("augment", [None, *AUGMENTATIONS])
+def test_batches_keep_the_network_input_shape_and_range(small_dataset, tmp_path, augment):
+    """Evaluation batches (None) come in order and unchanged; training batches are shuffled, then augmented."""
     dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
     faces, labels = next(iter(make_batches(dataset.x, dataset.y, 26, seed=1, augment=augment)))
     faces, labels = faces.numpy(), labels.numpy()
     assert faces.shape == (26, 100, 100, 1) and faces.dtype == np.float32
     assert 0.0 <= faces.min() and faces.max() <= 1.0
     assert sorted(labels.argmax(axis=1)) == sorted(dataset.y)  # shuffled together, nothing lost
-    if augment == "none":
+    if augment is None:
         assert np.array_equal(faces, dataset.x) and np.array_equal(labels.argmax(axis=1), dataset.y)
+    elif augment == "none":
+        assert not np.array_equal(labels.argmax(axis=1), dataset.y)  # shuffled
+        assert sorted(map(bytes, faces)) == sorted(map(bytes, dataset.x))
     else:
         unchanged = [any(np.array_equal(face, original) for original in dataset.x) for face in faces]
         assert not all(unchanged)

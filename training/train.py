@@ -61,23 +61,25 @@ def pose_and_light() -> list[keras.Layer]:
 
 # Each augmentation is a stack of Keras preprocessing layers applied to whole batches of cached 100×100 faces.
 AUGMENTATIONS = {
-    "none": list,
+    "none": lambda: [],
     "flip": lambda: [keras.layers.RandomFlip("horizontal")],
     "pose-light": pose_and_light,
     "pose-light-dim": lambda: [*pose_and_light(), keras.layers.Lambda(underexpose)],
 }
 
 
-def make_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: str = "none") -> tf.data.Dataset:
-    """Arrays already preprocessed and cached, so the input pipeline is a shuffle and, for training, augmentation."""
+def make_batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: str | None = None
+) -> tf.data.Dataset:
+    """Arrays already preprocessed and cached, so the input pipeline is cheap: training batches (`augment` names
+    an entry of AUGMENTATIONS) are shuffled and augmented; evaluation batches (`augment=None`) come in order."""
     data = tf.data.Dataset.from_tensor_slices((x, keras.utils.to_categorical(y, len(CLASS_NAMES))))
-    if augment != "none":
-        augmentation = keras.Sequential(AUGMENTATIONS[augment]())
-        data = data.shuffle(len(x), seed=seed).batch(batch_size).map(
-            lambda faces, labels: (augmentation(faces, training=True), labels), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    else:
-        data = data.batch(batch_size)
+    if augment is None:
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    data = data.shuffle(len(x), seed=seed).batch(batch_size)
+    if layers := AUGMENTATIONS[augment]():
+        augmentation = keras.Sequential(layers)
+        data = data.map(lambda faces, labels: (augmentation(faces, training=True), labels), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
 
 
