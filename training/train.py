@@ -7,6 +7,7 @@ import argparse
 import datetime
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def main() -> None:
     args.plots.mkdir(parents=True, exist_ok=True)
     model_path = args.out / KERAS_PATH.name
     best_weights = args.cache_dir / "best.weights.h5"
-    steps = args.epochs * -(-len(train_idx) // args.batch_size)
+    steps = args.epochs * math.ceil(len(train_idx) / args.batch_size)
     model = build_model(keras.optimizers.schedules.CosineDecay(args.learning_rate, steps))
     model.summary()
     timer = EpochTimer()
