@@ -1,6 +1,7 @@
 """The pipeline turns real photos into labelled faces, one network call per image."""
 
 import numpy as np
+import pytest
 
 from model.image_io import decode_image
 from model.labels import CLASS_NAMES
@@ -30,14 +31,14 @@ def test_scenes_dev_figures(app, scenes_dir):
     """End to end on all real photos of scenes-dev, by the same code that the README's figures come from.
 
     Detection and end-to-end accuracy meet the issue's targets (recall >= 0.93 overall, >= 0.90 per class;
-    end to end >= 0.85; the shipped model measures 0.969 and 0.868). Accuracy on the ground-truth boxes is held
-    to a regression floor, not the issue's 0.90: the shipped model measures 0.860 (README, "What is not reached").
+    end to end >= 0.85; the shipped model measures 0.969 and 0.876). Accuracy on the ground-truth boxes is held
+    to a regression floor, not the issue's 0.90: the shipped model measures 0.891 (README, "What is not reached").
     """
     figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_dir)
     assert figures["faces"] == 129
     assert figures["detect_recall"] >= 0.93
     assert all(c["detect_recall"] >= 0.90 for c in figures["per_class"].values())
-    assert figures["crop_accuracy"] >= 0.83
+    assert figures["crop_accuracy"] >= 0.87
     assert figures["end_to_end_accuracy"] >= 0.85
 
 
@@ -48,14 +49,14 @@ def test_no_face_means_no_network_call(app):
     assert faces == [] and counting.batches == []
 
 
-def test_bare_faces_in_dim_light_are_not_called_masked(app, face_mask_dir):
-    """A webcam in a dim room: held-out bare faces (the training command's own test split) at a quarter of their
-    exposure. Before training with darkened faces, the shipped model called 27% of them masked at this exposure
-    and 95% at 15%."""
+@pytest.mark.parametrize("exposure", [0.25, 0.05])
+def test_bare_faces_in_dim_light_are_not_called_masked(app, face_mask_dir, exposure):
+    """A webcam in a dim room: held-out bare faces (the training command's own test split) darkened. Models
+    trained without faces this dark called 27% (at 25%) and 95% (at 15%) of them masked, or 34% at 5%."""
     files = list_images(face_mask_dir)
     _, _, test_idx = stratified_split(np.array([label for _, label in files]), 0.15, 0.15, seed=42)
     bare = [files[i][0] for i in test_idx if CLASS_NAMES[files[i][1]] == "without_mask"][::3]
     pipeline = app.extensions["mask_pipeline"]
     faces = np.stack([preprocess_face(face_from_image(load_image_file(p), pipeline.detector)) for p in bare])
-    labels = pipeline.classifier.predict(faces * 0.25).argmax(axis=1)
+    labels = pipeline.classifier.predict(np.round(faces * exposure * 255) / 255).argmax(axis=1)
     assert len(bare) >= 90 and np.mean(labels == CLASS_NAMES.index("without_mask")) >= 0.85

@@ -14,7 +14,7 @@ from model.labels import CLASS_NAMES
 from tests.conftest import encode
 from tests.support import ROOT
 from training.dataset import load_dataset, stratified_split
-from training.train import AUGMENTATIONS, make_batches
+from training.train import AUGMENTATIONS, DARKEST_GAIN, make_batches, underexpose
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_p
     assert card["parameters"] == 2_827_252 and card["training"]["epochs_run"] == 2
     assert card["split"] == {"seed": 42, "train": 18, "validation": 4, "test": 4}
     assert card["training_data"]["skipped"] == ["with_mask/broken.jpg", "without_mask/empty.png"]
-    assert set(card["metrics"]["test_recall_by_exposure"]) == {"0.5", "0.25", "0.15"}
+    assert set(card["metrics"]["test_recall_by_exposure"]) == {"0.5", "0.25", "0.15", "0.05"}
     assert set(card["metrics"]["scenes_dev"]) >= {"detect_recall", "crop_accuracy", "end_to_end_accuracy", "per_class"}
     assert (out / "mask_cnn.keras").exists() and (out / "mask_cnn.tflite").exists()
     assert (tmp_path / "plots" / "curves.png").exists() and (tmp_path / "plots" / "confusion_matrix.png").exists()
@@ -109,3 +109,30 @@ def test_batches_keep_the_network_input_shape_and_range(small_dataset, tmp_path,
     else:
         unchanged = [any(np.array_equal(face, original) for original in dataset.x) for face in faces]
         assert not all(unchanged)
+
+
+def test_synthetic_masks_repaint_only_the_lower_half_of_bare_faces(small_dataset, tmp_path):
+    """With every masked face replaced, each masked example is a bare one whose forehead is as it was and whose
+    nose and mouth are covered; the class sizes stay as they were."""
+    dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
+    faces, labels = next(iter(make_batches(dataset.x, dataset.y, 26, seed=1, augment="none", synthetic_masks=1.0)))
+    faces, labels = faces.numpy(), labels.numpy().argmax(axis=1)
+    assert np.array_equal(np.bincount(labels), np.bincount(dataset.y))
+    bare = dataset.x[dataset.y == CLASS_NAMES.index("without_mask")]
+    changes = []
+    for face in faces[labels == CLASS_NAMES.index("with_mask")]:
+        (source,) = [b for b in bare if np.allclose(face[:25], b[:25], atol=0.01)]
+        changes.append(np.abs(face[65:90, 30:70] - source[65:90, 30:70]).mean())
+    assert len(changes) == 13 and np.median(changes) > 0.1
+
+
+def test_underexposure_darkens_half_the_faces_onto_the_8_bit_grid(small_dataset, tmp_path):
+    dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
+    faces = np.repeat(dataset.x, 20, axis=0)
+    dark = underexpose(faces).numpy()
+    gains = dark.sum(axis=(1, 2, 3)) / faces.sum(axis=(1, 2, 3))
+    darkened = ~np.all(dark == faces, axis=(1, 2, 3))
+    assert 0.4 < darkened.mean() < 0.6
+    assert np.allclose(dark[darkened] * 255, np.round(dark[darkened] * 255), atol=1e-4)
+    assert DARKEST_GAIN * 0.8 < gains.min() and gains.max() <= 1.0 + 1e-6
+    assert np.mean(gains[darkened] < 0.15) > 0.3  # as dark as webcam frames in a dim room get
