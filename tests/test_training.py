@@ -33,6 +33,12 @@ def small_dataset(face_mask_dir, tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def small_faces(small_dataset, tmp_path_factory):
+    """The small dataset loaded once for the tests of the training batches."""
+    return load_dataset(small_dataset, load_detector(), cache_dir=tmp_path_factory.mktemp("cache"))
+
+
 def test_loader_skips_unreadable_files_and_handles_alpha_and_gray(small_dataset, tmp_path):
     dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
     assert sorted(dataset.skipped) == ["with_mask/broken.jpg", "without_mask/empty.png"]
@@ -93,32 +99,30 @@ def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_p
 
 
 @pytest.mark.parametrize("augment", [None, *AUGMENTATIONS])
-def test_batches_keep_the_network_input_shape_and_range(small_dataset, tmp_path, augment):
+def test_batches_keep_the_network_input_shape_and_range(small_faces, augment):
     """Evaluation batches (None) come in order and unchanged; training batches are shuffled, then augmented."""
-    dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
-    faces, labels = next(iter(make_batches(dataset.x, dataset.y, 26, seed=1, augment=augment)))
+    faces, labels = next(iter(make_batches(small_faces.x, small_faces.y, 26, seed=1, augment=augment)))
     faces, labels = faces.numpy(), labels.numpy()
     assert faces.shape == (26, 100, 100, 1) and faces.dtype == np.float32
     assert 0.0 <= faces.min() and faces.max() <= 1.0
-    assert sorted(labels.argmax(axis=1)) == sorted(dataset.y)  # shuffled together, nothing lost
+    assert sorted(labels.argmax(axis=1)) == sorted(small_faces.y)  # shuffled together, nothing lost
     if augment is None:
-        assert np.array_equal(faces, dataset.x) and np.array_equal(labels.argmax(axis=1), dataset.y)
+        assert np.array_equal(faces, small_faces.x) and np.array_equal(labels.argmax(axis=1), small_faces.y)
     elif augment == "none":
-        assert not np.array_equal(labels.argmax(axis=1), dataset.y)  # shuffled
-        assert sorted(map(bytes, faces)) == sorted(map(bytes, dataset.x))
+        assert not np.array_equal(labels.argmax(axis=1), small_faces.y)  # shuffled
+        assert sorted(map(bytes, faces)) == sorted(map(bytes, small_faces.x))
     else:
-        unchanged = [any(np.array_equal(face, original) for original in dataset.x) for face in faces]
+        unchanged = [any(np.array_equal(face, original) for original in small_faces.x) for face in faces]
         assert not all(unchanged)
 
 
-def test_synthetic_masks_repaint_only_the_lower_half_of_bare_faces(small_dataset, tmp_path):
+def test_synthetic_masks_repaint_only_the_lower_half_of_bare_faces(small_faces):
     """With every masked face replaced, each masked example is a bare one whose forehead is as it was and whose
     nose and mouth are covered; the class sizes stay as they were."""
-    dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
-    faces, labels = next(iter(make_batches(dataset.x, dataset.y, 26, seed=1, augment="none", synthetic_masks=1.0)))
+    faces, labels = next(iter(make_batches(small_faces.x, small_faces.y, 26, seed=1, augment="none", synthetic_masks=1.0)))
     faces, labels = faces.numpy(), labels.numpy().argmax(axis=1)
-    assert np.array_equal(np.bincount(labels), np.bincount(dataset.y))
-    bare = dataset.x[dataset.y == CLASS_NAMES.index("without_mask")]
+    assert np.array_equal(np.bincount(labels), np.bincount(small_faces.y))
+    bare = small_faces.x[small_faces.y == CLASS_NAMES.index("without_mask")]
     changes = []
     for face in faces[labels == CLASS_NAMES.index("with_mask")]:
         (source,) = [b for b in bare if np.allclose(face[:25], b[:25], atol=0.01)]
@@ -126,9 +130,8 @@ def test_synthetic_masks_repaint_only_the_lower_half_of_bare_faces(small_dataset
     assert len(changes) == 13 and np.median(changes) > 0.1
 
 
-def test_underexposure_darkens_half_the_faces_onto_the_8_bit_grid(small_dataset, tmp_path):
-    dataset = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
-    faces = np.repeat(dataset.x, 20, axis=0)
+def test_underexposure_darkens_half_the_faces_onto_the_8_bit_grid(small_faces):
+    faces = np.repeat(small_faces.x, 20, axis=0)
     dark = underexpose(faces).numpy()
     gains = dark.sum(axis=(1, 2, 3)) / faces.sum(axis=(1, 2, 3))
     darkened = ~np.all(dark == faces, axis=(1, 2, 3))

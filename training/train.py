@@ -43,14 +43,17 @@ class EpochTimer(keras.callbacks.Callback):
 DARKEST_GAIN = 0.03
 
 
+def darken(faces: tf.Tensor | np.ndarray, gain: tf.Tensor | float) -> tf.Tensor:
+    """Faces at a fraction of their exposure, back on the 8-bit grid a camera gives."""
+    return tf.round(faces * gain * 255.0) / 255.0
+
+
 def underexpose(faces: tf.Tensor) -> tf.Tensor:
-    """Darkens half the faces by a gain between DARKEST_GAIN and 1 (log-uniform), back on the 8-bit grid a
-    camera gives, as in dim webcam frames, which the training photos lack: without it the network calls nearly
-    every face in a frame at 15% exposure masked."""
+    """Darkens half the faces by a gain between DARKEST_GAIN and 1 (log-uniform), as in dim webcam frames, which
+    the training photos lack: without it the network calls nearly every face in a frame at 15% exposure masked."""
     shape = [tf.shape(faces)[0], 1, 1, 1]
     gain = tf.exp(tf.random.uniform(shape, np.log(DARKEST_GAIN), 0.0))
-    darkened = tf.round(faces * gain * 255.0) / 255.0
-    return tf.where(tf.random.uniform(shape) < 0.5, darkened, faces)
+    return tf.where(tf.random.uniform(shape) < 0.5, darken(faces, gain), faces)
 
 
 def pose_and_light() -> list[keras.Layer]:
