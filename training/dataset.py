@@ -54,14 +54,16 @@ def load_image_file(path: Path) -> np.ndarray:
 
 
 def load_dataset(data_dir: Path, detector: FaceDetector | None, cache_dir: Path | None = None) -> FaceDataset:
+    """`data_dir` holds one sub-folder per class, or is a cache file this function wrote: the arrays travel to
+    a machine without the images (a GPU to train on) as one file."""
+    if data_dir.suffix == ".npz":
+        return _read_cache(data_dir)
     files = list_images(data_dir)
     if not files:
         raise FileNotFoundError(f"no images under {data_dir}/{{{','.join(CLASS_NAMES)}}}")
     cache = _cache_path(data_dir, files, detector, cache_dir) if cache_dir else None
     if cache and cache.exists():
-        log.info("using cached arrays %s", cache)
-        with np.load(cache) as saved:
-            return FaceDataset(saved["x"], saved["y"], str(saved["fingerprint"]), list(saved["skipped"]))
+        return _read_cache(cache)
 
     def load(item: tuple[Path, int]) -> tuple[bytes, np.ndarray | None]:
         path, _ = item
@@ -85,9 +87,24 @@ def load_dataset(data_dir: Path, detector: FaceDetector | None, cache_dir: Path 
         log.warning("skipped %d unreadable files: %s", len(skipped), ", ".join(skipped[:10]))
     dataset = FaceDataset(np.stack(faces), np.array(labels, dtype=np.int64), digest.hexdigest(), skipped)
     if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, x=dataset.x, y=dataset.y, fingerprint=dataset.fingerprint, skipped=np.array(skipped, dtype=str))
+        _write_cache(cache, dataset)
     return dataset
+
+
+def _write_cache(path: Path, dataset: FaceDataset) -> None:
+    """Faces stored as their 8-bit grey levels (preprocessing divides those by 255): 25 MB instead of 160 MB,
+    and read back exactly."""
+    levels = np.round(dataset.x * 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, levels=levels, y=dataset.y, fingerprint=dataset.fingerprint,
+                        skipped=np.array(dataset.skipped, dtype=str))
+
+
+def _read_cache(path: Path) -> FaceDataset:
+    log.info("using cached arrays %s", path)
+    with np.load(path) as saved:
+        x = saved["levels"].astype(np.float32) / 255.0
+        return FaceDataset(x, saved["y"], str(saved["fingerprint"]), list(saved["skipped"]))
 
 
 def _cache_path(data_dir: Path, files: list[tuple[Path, int]], detector: FaceDetector | None, cache_dir: Path) -> Path:
@@ -97,7 +114,7 @@ def _cache_path(data_dir: Path, files: list[tuple[Path, int]], detector: FaceDet
         stat = path.stat()
         key.update(f"{path.relative_to(data_dir)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     mode = detector.name if detector else "whole"
-    return cache_dir / f"faces-{mode}-{key.hexdigest()[:16]}.npz"
+    return cache_dir / f"faces8-{mode}-{key.hexdigest()[:16]}.npz"
 
 
 def stratified_split(

@@ -1,0 +1,69 @@
+"""Augmentation of the cached 100×100 faces: Keras layers that run inside the training step, on any backend.
+
+They sit in front of the network only while it trains (`training.train` wraps the two), so the saved network
+and its input stay exactly as specified.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+DARKEST_GAIN = 0.03
+
+
+def darken(faces, gain):
+    """Faces at a fraction of their exposure, back on the 8-bit grid a camera gives."""
+    return ops.round(faces * gain * 255.0) / 255.0
+
+
+class Underexpose(keras.layers.Layer):
+    """Darkens half the faces by a gain between DARKEST_GAIN and 1 (log-uniform), as in dim webcam frames, which
+    the training photos lack: without it the network calls nearly every face in a frame at 15% exposure masked."""
+
+    def __init__(self, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, faces, training: bool = True):
+        if not training:
+            return faces
+        shape = (ops.shape(faces)[0], 1, 1, 1)
+        gain = ops.exp(keras.random.uniform(shape, math.log(DARKEST_GAIN), 0.0, seed=self.seed_generator))
+        chosen = keras.random.uniform(shape, seed=self.seed_generator) < 0.5
+        return ops.where(chosen, darken(faces, gain), faces)
+
+
+def compiled(layer: keras.Layer) -> keras.Layer:
+    """Keras marks its resampling layers unfit for XLA because TensorFlow's kernel is. JAX's compiles, and
+    without it every training step there runs op by op: 170 ms a step on a GPU."""
+    layer.supports_jit = keras.backend.backend() != "tensorflow"
+    return layer
+
+
+def pose_and_light() -> list[keras.Layer]:
+    """What users' photos do that the training crops rarely show: a tilted head, a detector box a little off
+    centre, looser or tighter, other light."""
+    return [
+        keras.layers.RandomFlip("horizontal"),
+        compiled(keras.layers.RandomRotation(0.04)),  # ±15°
+        compiled(keras.layers.RandomZoom(0.15)),
+        compiled(keras.layers.RandomTranslation(0.08, 0.08)),
+        keras.layers.RandomContrast(0.3, value_range=(0, 1)),
+        keras.layers.RandomBrightness(0.2, value_range=(0, 1)),
+    ]
+
+
+def soften() -> keras.Layer:
+    """A third of the faces blurred, as small faces in group photos are once scaled up to 100×100, or a webcam
+    out of focus."""
+    return keras.layers.RandomGaussianBlur((0.3, 0.3), kernel_size=7, sigma=(0.5, 2.0), value_range=(0, 1))
+
+
+AUGMENTATIONS = {
+    "none": lambda: [],
+    "flip": lambda: [keras.layers.RandomFlip("horizontal")],
+    "pose-light": pose_and_light,
+    "pose-light-dim": lambda: [*pose_and_light(), Underexpose()],
+    "pose-light-dim-blur": lambda: [*pose_and_light(), Underexpose(), soften()],
+}
