@@ -32,7 +32,7 @@ def test_scenes_dev_figures(app, scenes_dir):
     """End to end on all real photos of scenes-dev, by the same code that the README's figures come from.
 
     Detection and end-to-end accuracy meet the issue's targets (recall >= 0.93 overall, >= 0.90 per class;
-    end to end >= 0.85; the shipped model measures 0.969 and 0.876). Accuracy on the ground-truth boxes is held
+    end to end >= 0.85; the shipped model measures 0.969 and 0.884). Accuracy on the ground-truth boxes is held
     to a regression floor, not the issue's 0.90: the shipped model measures 0.891 (README, "What is not reached").
     """
     figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_dir)
@@ -50,14 +50,28 @@ def test_no_face_means_no_network_call(app):
     assert faces == [] and counting.batches == []
 
 
-@pytest.mark.parametrize("exposure", [0.25, 0.05])
-def test_bare_faces_in_dim_light_are_not_called_masked(app, face_mask_dir, exposure):
-    """A webcam in a dim room: held-out bare faces (the training command's own test split) darkened. Models
-    trained without faces this dark called 27% (at 25%) and 95% (at 15%) of them masked, or 34% at 5%."""
+@pytest.fixture(scope="module")
+def test_split_faces(app, face_mask_dir) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out faces of the training command's own split (seed 42), cropped by the serving detector."""
     files = list_images(face_mask_dir)
     _, _, test_idx = stratified_split(np.array([label for _, label in files]), 0.15, 0.15, seed=42)
-    bare = [files[i][0] for i in test_idx if CLASS_NAMES[files[i][1]] == "without_mask"][::3]
-    pipeline = app.extensions["mask_pipeline"]
-    faces = np.stack([preprocess_face(face_from_image(load_image_file(p), pipeline.detector)) for p in bare])
-    labels = pipeline.classifier.predict(np.asarray(darken(faces, exposure))).argmax(axis=1)
-    assert len(bare) >= 90 and np.mean(labels == CLASS_NAMES.index("without_mask")) >= 0.85
+    detector = app.extensions["mask_pipeline"].detector
+    faces = np.stack([preprocess_face(face_from_image(load_image_file(files[i][0]), detector)) for i in test_idx])
+    return faces, np.array([files[i][1] for i in test_idx])
+
+
+def test_held_out_accuracy(app, test_split_faces):
+    """The issue's target, >= 0.97 on the test split; the shipped model measures 0.982."""
+    faces, labels = test_split_faces
+    predicted = app.extensions["mask_pipeline"].classifier.predict(faces).argmax(axis=1)
+    assert len(labels) == 599 and np.mean(predicted == labels) >= 0.97
+
+
+@pytest.mark.parametrize("exposure", [0.25, 0.05])
+def test_bare_faces_in_dim_light_are_not_called_masked(app, test_split_faces, exposure):
+    """A webcam in a dim room: held-out bare faces darkened. Models trained without faces this dark called 27%
+    (at 25%) and 95% (at 15%) of them masked, or 34% at 5%."""
+    faces, labels = test_split_faces
+    bare = faces[labels == CLASS_NAMES.index("without_mask")][::3]
+    predicted = app.extensions["mask_pipeline"].classifier.predict(np.asarray(darken(bare, exposure))).argmax(axis=1)
+    assert len(bare) >= 90 and np.mean(predicted == CLASS_NAMES.index("without_mask")) >= 0.85

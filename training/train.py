@@ -161,7 +161,7 @@ def main() -> None:
         card = json.loads(card_path.read_text())
         if card["training_data"]["fingerprint_sha256"] != dataset.fingerprint:
             raise SystemExit(f"{model_path} was trained on other data than {args.data}")
-        model = keras.models.load_model(model_path)  # the file as it will ship
+        model = keras.models.load_model(model_path, compile=False)  # the file as it will ship
         card["metrics"] = measure(model, dataset, test_idx, detector, args.scenes)
         export_tflite(model, args.out / TFLITE_PATH.name)
         args.plots.mkdir(parents=True, exist_ok=True)
