@@ -99,6 +99,32 @@ def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_p
     assert sum(map(sum, result["confusion_matrix"])) == 26 and set(result["per_class"]) == set(CLASS_NAMES)
 
 
+def test_fit_from_the_cached_arrays_then_measure_with_the_images(small_dataset, tmp_path):
+    """The GPU route: fit needs only the arrays file; measure checks that the images are the ones it was fit on."""
+    out, cache = tmp_path / "model", tmp_path / "cache"
+    load_dataset(small_dataset, load_detector(), cache_dir=cache)
+    (arrays,) = cache.glob("faces8-*.npz")
+    common = ["--epochs", "1", "--out", str(out), "--plots", str(tmp_path / "plots"), "--cache-dir", str(cache),
+              "--scenes", str(tmp_path / "none")]
+    run = [sys.executable, "-m", "training.train"]
+    subprocess.run([*run, "--stage", "fit", "--data", str(arrays), *common], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    card = json.loads((out / "mask_cnn.json").read_text())
+    assert card["metrics"] is None and card["training"]["epochs_run"] == 1 and not (out / "mask_cnn.tflite").exists()
+
+    other = tmp_path / "other"
+    shutil.copytree(small_dataset, other)
+    (other / "with_mask" / "alpha.png").unlink()
+    refused = subprocess.run([*run, "--stage", "measure", "--data", str(other), *common], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert refused.returncode != 0 and "trained on other data" in refused.stderr
+
+    subprocess.run([*run, "--stage", "measure", "--data", str(small_dataset), *common], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+    card = json.loads((out / "mask_cnn.json").read_text())
+    assert card["metrics"]["test"]["confusion_matrix"] and card["training"]["epochs_run"] == 1
+    assert (out / "mask_cnn.tflite").exists() and (tmp_path / "plots" / "curves.png").exists()
+
+
 @pytest.mark.parametrize("augment", AUGMENTATIONS)
 def test_augmentation_keeps_the_network_input_shape_and_range(small_faces, augment):
     """In training, each augmentation changes faces but keeps them valid network input; otherwise it passes them."""

@@ -5,14 +5,16 @@ and its input stay exactly as specified.
 """
 
 import math
+from typing import Any
 
 import keras
 from keras import ops
 
 DARKEST_GAIN = 0.03
+Tensor = Any  # a NumPy array or a tensor of the Keras backend
 
 
-def darken(faces, gain):
+def darken(faces: Tensor, gain: Tensor | float) -> Tensor:
     """Faces at a fraction of their exposure, back on the 8-bit grid a camera gives."""
     return ops.round(faces * gain * 255.0) / 255.0
 
@@ -25,7 +27,7 @@ class Underexpose(keras.layers.Layer):
         super().__init__(**kwargs)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, faces, training: bool = True):
+    def call(self, faces: Tensor, training: bool = True) -> Tensor:
         if not training:
             return faces
         shape = (ops.shape(faces)[0], 1, 1, 1)
@@ -34,7 +36,7 @@ class Underexpose(keras.layers.Layer):
         return ops.where(chosen, darken(faces, gain), faces)
 
 
-def compiled(layer: keras.Layer) -> keras.Layer:
+def compilable(layer: keras.Layer) -> keras.Layer:
     """Keras marks its resampling layers unfit for XLA because TensorFlow's kernel is. JAX's compiles, and
     without it every training step there runs op by op: 170 ms a step on a GPU."""
     layer.supports_jit = keras.backend.backend() != "tensorflow"
@@ -46,9 +48,9 @@ def pose_and_light() -> list[keras.Layer]:
     centre, looser or tighter, other light."""
     return [
         keras.layers.RandomFlip("horizontal"),
-        compiled(keras.layers.RandomRotation(0.04)),  # ±15°
-        compiled(keras.layers.RandomZoom(0.15)),
-        compiled(keras.layers.RandomTranslation(0.08, 0.08)),
+        compilable(keras.layers.RandomRotation(0.04)),  # ±15°
+        compilable(keras.layers.RandomZoom(0.15)),
+        compilable(keras.layers.RandomTranslation(0.08, 0.08)),
         keras.layers.RandomContrast(0.3, value_range=(0, 1)),
         keras.layers.RandomBrightness(0.2, value_range=(0, 1)),
     ]

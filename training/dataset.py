@@ -92,7 +92,7 @@ def load_dataset(data_dir: Path, detector: FaceDetector | None, cache_dir: Path 
 
 
 def _write_cache(path: Path, dataset: FaceDataset) -> None:
-    """Faces stored as their 8-bit grey levels (preprocessing divides those by 255): 25 MB instead of 160 MB,
+    """Faces stored as their 8-bit grey levels (preprocessing divides those by 255): 32 MB instead of 160 MB,
     and read back exactly."""
     levels = np.round(dataset.x * 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
