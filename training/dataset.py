@@ -12,7 +12,7 @@ from tqdm import tqdm
 from model.detector import FaceDetector
 from model.image_io import ImageError, decode_image
 from model.labels import CLASS_NAMES
-from model.preprocess import crop, preprocess_face
+from model.preprocess import crop, preprocess_face, to_unit_range
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,7 @@ def load_dataset(data_dir: Path, detector: FaceDetector | None, cache_dir: Path 
 
 
 def _write_cache(path: Path, dataset: FaceDataset) -> None:
-    """Faces stored as their 8-bit grey levels (preprocessing divides those by 255): 32 MB instead of 160 MB,
-    and read back exactly."""
+    """Faces stored as their 8-bit grey levels: 32 MB instead of 160 MB, and read back exactly."""
     levels = np.round(dataset.x * 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, levels=levels, y=dataset.y, fingerprint=dataset.fingerprint,
@@ -103,8 +102,7 @@ def _write_cache(path: Path, dataset: FaceDataset) -> None:
 def _read_cache(path: Path) -> FaceDataset:
     log.info("using cached arrays %s", path)
     with np.load(path) as saved:
-        x = saved["levels"].astype(np.float32) / 255.0
-        return FaceDataset(x, saved["y"], str(saved["fingerprint"]), list(saved["skipped"]))
+        return FaceDataset(to_unit_range(saved["levels"]), saved["y"], str(saved["fingerprint"]), list(saved["skipped"]))
 
 
 def _cache_path(data_dir: Path, files: list[tuple[Path, int]], detector: FaceDetector | None, cache_dir: Path) -> Path:

@@ -97,6 +97,43 @@ def measure(model: keras.Model, dataset: FaceDataset, test_idx: np.ndarray, dete
     return {"test": test, "test_recall_by_exposure": recall_by_exposure, "scenes_dev": scenes}
 
 
+def new_card(
+    args: argparse.Namespace,
+    dataset: FaceDataset,
+    detector: FaceDetector,
+    network: keras.Model,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    training: dict,
+) -> dict:
+    """The model card as fitting leaves it: what was trained on what, and how; `measure` fills in the metrics."""
+    train, validation, test = split
+    return {
+        "name": "mask_cnn",
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "classes": list(CLASS_NAMES),
+        "architecture": "Conv2D 200 3x3 relu > MaxPool 2x2 > Conv2D 100 3x3 relu > MaxPool 2x2 > Flatten > "
+                        "Dense 50 relu > Dense 2 softmax; Adam, categorical cross-entropy",
+        "parameters": network.count_params(),
+        "preprocessing": "BGR > grayscale (cv2.cvtColor) > cv2.resize 100x100 > float32 / 255, shape (100, 100, 1)",
+        "training_data": {
+            "path": str(args.data),
+            "fingerprint_sha256": dataset.fingerprint,
+            "images": int(len(dataset.y)),
+            "skipped": dataset.skipped,
+            "crop": args.crop,
+            "detector": detector.name if args.crop == "detector" else None,
+            "augmentation": args.augment,
+        },
+        "split": {"seed": args.seed, "train": len(train), "validation": len(validation), "test": len(test)},
+        "training": training,
+        "metrics": None,
+    }
+
+
+def write_card(path: Path, card: dict) -> None:
+    path.write_text(json.dumps(card, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/face-mask"),
@@ -134,28 +171,8 @@ def main() -> None:
     if args.stage in ("all", "fit"):
         network, training = fit(dataset, train_idx, val_idx, args)
         network.save(model_path)  # no optimizer state: 11 MB instead of 34 MB, still compiled with Adam
-        card = {
-            "name": "mask_cnn",
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "classes": list(CLASS_NAMES),
-            "architecture": "Conv2D 200 3x3 relu > MaxPool 2x2 > Conv2D 100 3x3 relu > MaxPool 2x2 > Flatten > "
-                            "Dense 50 relu > Dense 2 softmax; Adam, categorical cross-entropy",
-            "parameters": network.count_params(),
-            "preprocessing": "BGR > grayscale (cv2.cvtColor) > cv2.resize 100x100 > float32 / 255, shape (100, 100, 1)",
-            "training_data": {
-                "path": str(args.data),
-                "fingerprint_sha256": dataset.fingerprint,
-                "images": int(len(dataset.y)),
-                "skipped": dataset.skipped,
-                "crop": args.crop,
-                "detector": detector.name if args.crop == "detector" else None,
-                "augmentation": args.augment,
-            },
-            "split": {"seed": args.seed, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)},
-            "training": training,
-            "metrics": None,
-        }
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        card = new_card(args, dataset, detector, network, (train_idx, val_idx, test_idx), training)
+        write_card(card_path, card)
         log.info("wrote %s and %s", model_path, card_path)
     if args.stage in ("all", "measure"):
         card = json.loads(card_path.read_text())
@@ -167,8 +184,9 @@ def main() -> None:
         args.plots.mkdir(parents=True, exist_ok=True)
         plot_history(card["training"]["history"], args.plots / "curves.png")
         plot_confusion(card["metrics"]["test"]["confusion_matrix"], args.plots / "confusion_matrix.png", "held-out test split")
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        write_card(card_path, card)
         log.info("wrote %s, %s and %s", model_path, args.out / TFLITE_PATH.name, card_path)
+
 
 if __name__ == "__main__":
     main()
