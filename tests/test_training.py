@@ -107,9 +107,11 @@ def test_fit_from_the_cached_arrays_then_measure_with_the_images(small_dataset, 
     common = ["--epochs", "1", "--out", str(out), "--plots", str(tmp_path / "plots"), "--cache-dir", str(cache),
               "--scenes", str(tmp_path / "none")]
     run = [sys.executable, "-m", "training.train"]
-    subprocess.run([*run, "--stage", "fit", "--data", str(arrays), *common], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    subprocess.run([*run, "--stage", "fit", "--data", str(arrays), "--init-seed", "7", *common], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
     card = json.loads((out / "mask_cnn.json").read_text())
     assert card["metrics"] is None and card["training"]["epochs_run"] == 1 and not (out / "mask_cnn.tflite").exists()
+    assert card["training"]["init_seed"] == 7 and card["split"]["seed"] == 42
 
     other = tmp_path / "other"
     shutil.copytree(small_dataset, other)

@@ -66,6 +66,7 @@ def fit(dataset: FaceDataset, train_idx: np.ndarray, val_idx: np.ndarray, args: 
     trainer.load_weights(best)
     return network, {
         "backend": keras.backend.backend(),
+        "init_seed": args.init_seed,
         "epochs_run": len(history["loss"]),
         "best_epoch": int(np.argmin(history["val_loss"])) + 1,
         "batch_size": args.batch_size,
@@ -147,7 +148,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="seed of the split, and of training unless --init-seed")
+    parser.add_argument("--init-seed", type=int, help="seed of the initial weights, augmentation and shuffling alone")
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="pose-light-dim")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's initial rate, cosine-decayed to 0")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
@@ -157,7 +159,9 @@ def main() -> None:
                         help="real photos with boxes to measure the trained model on (skipped if absent)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    keras.utils.set_random_seed(args.seed)
+    if args.init_seed is None:
+        args.init_seed = args.seed
+    keras.utils.set_random_seed(args.init_seed)
 
     detector = load_detector()
     dataset = load_dataset(args.data, detector if args.crop == "detector" else None, args.cache_dir)
