@@ -52,9 +52,9 @@ def test_no_face_means_no_network_call(app):
 
 @pytest.fixture(scope="module")
 def test_split_faces(app, face_mask_dir) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out faces of the training command's own split (seed 42), cropped by the serving detector."""
+    """The held-out faces of the training command's own split, cropped by the serving detector."""
     files = list_images(face_mask_dir)
-    _, _, test_idx = stratified_split(np.array([label for _, label in files]), 0.15, 0.15, seed=42)
+    _, _, test_idx = stratified_split(np.array([label for _, label in files]))
     detector = app.extensions["mask_pipeline"].detector
     faces = np.stack([preprocess_face(face_from_image(load_image_file(files[i][0]), detector)) for i in test_idx])
     return faces, np.array([files[i][1] for i in test_idx])

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 CROP_MODES = ("whole", "detector")
+VAL_FRACTION, TEST_FRACTION, SPLIT_SEED = 0.15, 0.15, 42  # the training command's split, which tests reuse
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _cache_path(data_dir: Path, files: list[tuple[Path, int]], detector: FaceDet
 
 
 def stratified_split(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+    labels: np.ndarray, val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays for train / validation / test with each class in the same proportions."""
     rng = np.random.default_rng(seed)

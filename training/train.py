@@ -26,7 +26,15 @@ from model.network import build_model
 from model.pipeline import MaskPipeline
 from model.preprocess import INPUT_SHAPE
 from training.augment import AUGMENTATIONS, darken
-from training.dataset import CROP_MODES, FaceDataset, load_dataset, stratified_split
+from training.dataset import (
+    CROP_MODES,
+    SPLIT_SEED,
+    TEST_FRACTION,
+    VAL_FRACTION,
+    FaceDataset,
+    load_dataset,
+    stratified_split,
+)
 from training.evaluate import evaluate_scenes
 from training.export import export_tflite
 from training.metrics import classification_report, plot_confusion, plot_history
@@ -146,9 +154,9 @@ def main() -> None:
                         help="detector: train on the face the detector finds (whole image if none); whole: the whole image")
     parser.add_argument("--epochs", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--val-fraction", type=float, default=0.15)
-    parser.add_argument("--test-fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split, and of training unless --init-seed")
+    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
+    parser.add_argument("--test-fraction", type=float, default=TEST_FRACTION)
+    parser.add_argument("--seed", type=int, default=SPLIT_SEED, help="seed of the split, and of training unless --init-seed")
     parser.add_argument("--init-seed", type=int, help="seed of the initial weights, augmentation and shuffling alone")
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="pose-light-dim")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's initial rate, cosine-decayed to 0")
