@@ -133,7 +133,13 @@ class LoadResult:
 
 def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None = None,
              total: int | None = None, during=None) -> LoadResult:
-    """`clients` threads post photos until `seconds` pass or `total` requests are done; `during` runs alongside."""
+    """`clients` threads post photos until `seconds` pass or `total` requests are done; `during` runs alongside.
+
+    At least one bound is required, and `total=0` means no requests: a fast machine must never turn a bound
+    into "no bound".
+    """
+    if seconds is None and total is None:
+        raise ValueError("run_load needs seconds, total or both")
     result, lock, counter = LoadResult(), threading.Lock(), itertools.count()
     start = time.monotonic()
 
@@ -141,7 +147,7 @@ def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None 
         session = requests.Session()
         for i in itertools.count(offset):
             n = next(counter)
-            if (seconds and time.monotonic() - start > seconds) or (total and n >= total):
+            if (seconds is not None and time.monotonic() - start > seconds) or (total is not None and n >= total):
                 return
             sent = time.monotonic()
             try:
