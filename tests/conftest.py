@@ -14,6 +14,7 @@ from training.evaluate import read_voc
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
 SCENES = DATASETS / "scenes-dev"
+SCENES_VAL = DATASETS / "scenes-val"
 FACE_MASK = DATASETS / "face-mask"
 
 
@@ -26,6 +27,11 @@ def _require(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def scenes_dir() -> Path:
     return _require(SCENES)
+
+
+@pytest.fixture(scope="session")
+def scenes_val_dir() -> Path:
+    return _require(SCENES_VAL)
 
 
 @pytest.fixture(scope="session")

