@@ -63,13 +63,15 @@ def wait_ready(url: str, process: subprocess.Popen | None = None, timeout: float
 
 
 @contextlib.contextmanager
-def run_gunicorn(env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Real gunicorn with the project's gunicorn.conf.py on a free port; yields (base URL, process)."""
+def run_gunicorn(env: dict[str, str] | None = None, log_path: Path | None = None,
+                 cwd: Path = ROOT) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Real gunicorn with the gunicorn.conf.py of `cwd` (this project, or a benchmark's baseline build) on a free
+    port; yields (base URL, process)."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), **(env or {})}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app"], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "gunicorn", "app:app"], cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
