@@ -13,9 +13,9 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
-from bench.common import DATASETS, ONE_FACE_PHOTO
+from bench.common import ONE_FACE_PHOTO
 from model.image_io import decode_image
-from tests.support import ROOT, launch_chromium, run_gunicorn, write_y4m
+from tests.support import DATASETS, ROOT, launch_chromium, run_gunicorn, write_y4m
 
 GROUP_PHOTO = DATASETS / "scenes-dev" / "images" / "maksssksksss83.png"
 DOCS = ROOT / "docs"

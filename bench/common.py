@@ -1,32 +1,28 @@
-"""What the benchmarks share: the dataset location and a real 640×480 one-face JPEG."""
+"""What the benchmarks share: a real 640×480 one-face JPEG and a median timer."""
 
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import cv2
 
 from model.image_io import decode_image
-from tests.support import ROOT, fit_on_canvas
+from tests.support import FIXTURES, fit_on_canvas
 
-DATASETS = Path(os.environ.get("DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
-ONE_FACE_PHOTO = DATASETS / "scenes-dev" / "images" / "12-photo.jpg"
+ONE_FACE_PHOTO = FIXTURES / "scenes" / "images" / "12-photo.jpg"
 
 
 def one_face_jpeg_640x480() -> bytes:
-    if not ONE_FACE_PHOTO.exists():
-        sys.exit(f"needs {ONE_FACE_PHOTO} (set DATASETS_DIR)")
     frame = fit_on_canvas(decode_image(ONE_FACE_PHOTO.read_bytes()), (640, 480))
     return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-def median_ms(fn, repeats: int = 200, warmup: int = 10) -> float:
+def median_ms(fn: Callable[[], object], repeats: int = 200, warmup: int = 10, seconds: float = 20.0) -> float:
+    """Median of `repeats` calls or of those done in `seconds`, whichever ends first, so slow machines finish too."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
+    times, deadline = [], time.monotonic() + seconds
+    while len(times) < repeats and time.monotonic() < deadline:
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1000)

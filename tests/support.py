@@ -1,6 +1,7 @@
-"""Helpers for tests and benchmarks that need a served app, real gunicorn or a real browser."""
+"""What tests and benchmarks share: where the photos are, served apps, real gunicorn and a real browser."""
 
 import contextlib
+import io
 import itertools
 import os
 import signal
@@ -17,9 +18,14 @@ import cv2
 import numpy as np
 import psutil
 import requests
+from PIL import Image
 from werkzeug.serving import make_server
 
+from training.evaluate import read_voc
+
 ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "data"  # real photos and faces small enough to commit (sources: tests/data/README.md)
+DATASETS = Path(os.environ.get("DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -30,6 +36,26 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def scene_photos(scenes: Path, faces: int | None = None, min_face: int = 0) -> list[tuple[Path, list]]:
+    """(image path, ground-truth faces) for photos in the layout of scenes-dev, optionally with exactly `faces` faces."""
+    chosen = []
+    for xml_path in sorted((scenes / "annotations").glob("*.xml")):
+        truths = read_voc(xml_path)
+        if (faces is None or len(truths) == faces) and all(min(t.box[2:]) >= min_face for t in truths):
+            chosen.append((next((scenes / "images").glob(xml_path.stem + ".*")), truths))
+    return chosen
+
+
+def encode(image_bgr: np.ndarray, fmt: str = "JPEG", mode: str | None = None, **save_args) -> bytes:
+    """A real photo re-encoded with Pillow in a given format and mode (CMYK, L, RGBA, I;16…)."""
+    image = Image.fromarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+    if mode:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **save_args)
+    return buffer.getvalue()
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from app import create_app
 from config import Settings
 from model.image_io import decode_image
 from model.pipeline import load_pipeline
-from tests.conftest import encode
+from tests.support import encode
 from training.evaluate import match
 
 PREDICTION_KEYS = {"label", "confidence", "probabilities"}

@@ -10,17 +10,16 @@ import numpy as np
 from model.classifier import TFLITE_PATH, LiteClassifier
 from model.image_io import decode_image
 from model.preprocess import crop, preprocess_face
-from tests.conftest import scene_photos
-from tests.support import ROOT
+from tests.support import ROOT, scene_photos
 
 
-def test_keras_and_litert_agree_within_1e_4_on_real_faces(app, scenes_dir):
+def test_keras_and_litert_agree_within_1e_4_on_real_faces(app, sample_scenes_dir, sample_faces_dir):
     faces = [
         preprocess_face(crop(image, truth.box))
-        for path, truths in scene_photos(scenes_dir, min_face=20)[:40]
+        for path, truths in scene_photos(sample_scenes_dir)
         for image in [decode_image(path.read_bytes())]
         for truth in truths
-    ]
+    ] + [preprocess_face(decode_image(path.read_bytes())) for path in sorted(sample_faces_dir.glob("*/*"))]
     batch = np.stack(faces)
     keras_probs = app.extensions["mask_pipeline"].classifier.predict(batch)
     lite = LiteClassifier(TFLITE_PATH)

@@ -10,15 +10,14 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import scene_photos
-from tests.support import run_gunicorn, run_load, server_rss_mb
+from tests.support import run_gunicorn, run_load, scene_photos, server_rss_mb
 
 pytestmark = pytest.mark.load
 
 
 @pytest.fixture(scope="module")
-def photos(scenes_dir) -> list[bytes]:
-    return [p.read_bytes() for p, _ in scene_photos(scenes_dir) if p.suffix == ".jpg"]
+def photos(sample_scenes_dir) -> list[bytes]:
+    return [p.read_bytes() for p, _ in scene_photos(sample_scenes_dir) if p.suffix == ".jpg"]
 
 
 def test_sixteen_clients_for_sixty_seconds_then_no_leak_over_5000_requests(photos, capsys):

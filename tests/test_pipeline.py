@@ -9,7 +9,7 @@ from model.pipeline import MaskPipeline
 from model.preprocess import preprocess_face
 from tests.support import RecordingClassifier
 from training.augment import darken
-from training.dataset import face_from_image, list_images, load_image_file, stratified_split
+from training.dataset import face_from_image, list_images, stratified_split
 from training.evaluate import evaluate_scenes
 
 
@@ -28,12 +28,18 @@ def test_all_faces_of_a_photo_go_through_the_network_in_one_batch(app, group_pho
     assert set(analysis.timings_ms) == {"detect", "classify"}
 
 
-def test_scenes_dev_figures(app, scenes_dir):
-    """End to end on all real photos of scenes-dev, by the same code that the README's figures come from.
+def test_committed_photos_end_to_end(app, sample_scenes_dir):
+    """The 15 photos a fresh clone carries, by the code of the scenes-dev figures: a floor far above chance."""
+    figures = evaluate_scenes(app.extensions["mask_pipeline"], sample_scenes_dir)
+    assert figures["faces"] == 24 and figures["detect_recall"] >= 0.9
+    assert figures["end_to_end_accuracy"] >= 0.8
 
-    Detection and end-to-end accuracy meet the issue's targets (recall >= 0.93 overall, >= 0.90 per class;
-    end to end >= 0.85; the shipped model measures 0.969 and 0.868). Accuracy on the ground-truth boxes is held
-    to a regression floor, not the issue's 0.90: the shipped model measures 0.876 (README, "What is not reached").
+
+def test_scenes_dev_figures(app, scenes_dir):
+    """End to end on all real photos of scenes-dev, by the code the published figures come from.
+
+    Detection and end to end hold the issue's targets; accuracy on the ground-truth boxes holds a regression floor
+    below the issue's 0.90, which the model does not reach yet (docs/training.md).
     """
     figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_dir)
     assert figures["faces"] == 129
@@ -56,12 +62,12 @@ def test_split_faces(app, face_mask_dir) -> tuple[np.ndarray, np.ndarray]:
     files = list_images(face_mask_dir)
     _, _, test_idx = stratified_split(np.array([label for _, label in files]))
     detector = app.extensions["mask_pipeline"].detector
-    faces = np.stack([preprocess_face(face_from_image(load_image_file(files[i][0]), detector)) for i in test_idx])
+    faces = np.stack([preprocess_face(face_from_image(decode_image(files[i][0].read_bytes()), detector)) for i in test_idx])
     return faces, np.array([files[i][1] for i in test_idx])
 
 
 def test_held_out_accuracy(app, test_split_faces):
-    """The issue's target, >= 0.97 on the test split; the shipped model measures 0.982."""
+    """The issue's target, >= 0.97 on the test split."""
     faces, labels = test_split_faces
     predicted = app.extensions["mask_pipeline"].classifier.predict(faces).argmax(axis=1)
     assert len(labels) == 599 and np.mean(predicted == labels) >= 0.97
@@ -69,8 +75,8 @@ def test_held_out_accuracy(app, test_split_faces):
 
 @pytest.mark.parametrize("exposure", [0.25, 0.05])
 def test_bare_faces_in_dim_light_are_not_called_masked(app, test_split_faces, exposure):
-    """A webcam in a dim room: held-out bare faces darkened. Models trained without faces this dark called 27%
-    (at 25%) and 95% (at 15%) of them masked, or 34% at 5%."""
+    """A webcam in a dim room: held-out bare faces darkened; models trained without such faces called most of
+    them masked (docs/training.md)."""
     faces, labels = test_split_faces
     bare = faces[labels == CLASS_NAMES.index("without_mask")][::3]
     predicted = app.extensions["mask_pipeline"].classifier.predict(np.asarray(darken(bare, exposure))).argmax(axis=1)

@@ -4,10 +4,11 @@ import cv2
 import numpy as np
 
 from model.detector import load_detector
+from model.image_io import decode_image
 from model.pipeline import MaskPipeline
 from model.preprocess import preprocess_face
 from tests.support import RecordingClassifier
-from training.dataset import face_from_image, load_image_file
+from training.dataset import face_from_image
 
 
 def test_preprocess_face_shape_range_and_grayscale():
@@ -24,11 +25,9 @@ def test_training_loader_and_serving_pipeline_feed_identical_arrays(one_face_pho
     pipeline = app.extensions["mask_pipeline"]
     detector = load_detector()
 
-    training_array = preprocess_face(face_from_image(load_image_file(path), detector))
+    training_array = preprocess_face(face_from_image(decode_image(path.read_bytes()), detector))
 
     recorder = RecordingClassifier(pipeline.classifier)
-    from model.image_io import decode_image
-
     faces = MaskPipeline(detector, recorder).analyze(decode_image(path.read_bytes())).faces
     assert len(faces) == 1
     assert len(recorder.batches) == 1 and recorder.batches[0].shape == (1, 100, 100, 1)

@@ -16,8 +16,7 @@ import requests
 from PIL import Image
 
 from model.image_io import decode_image
-from tests.conftest import encode
-from tests.support import ROOT, free_port, run_gunicorn, wait_ready
+from tests.support import ROOT, encode, free_port, run_gunicorn, wait_ready
 
 
 @pytest.fixture(scope="module")
