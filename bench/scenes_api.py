@@ -7,10 +7,9 @@ import json
 
 import requests
 
-from bench.common import DATASETS
 from model.image_io import decode_image
 from model.pipeline import Face, Prediction, load_pipeline
-from tests.support import run_gunicorn
+from tests.support import DATASETS, run_gunicorn
 from training.evaluate import evaluate_scenes
 
 SCENES = DATASETS / "scenes-dev"
@@ -18,7 +17,7 @@ SCENES = DATASETS / "scenes-dev"
 
 def face_from_json(face: dict) -> Face:
     box = tuple(face["box"][k] for k in "xywh")
-    return Face(box, 0.0, Prediction(face["label"], face["confidence"], face["probabilities"]))
+    return Face(box, Prediction(face["label"], face["confidence"], face["probabilities"]))
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import cv2
 from model.annotate import annotate
 from model.image_io import ImageError, decode_image
 from model.pipeline import load_pipeline
+from web.results import face_json
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             "annotated": str(out_path),
             "width": image.shape[1],
             "height": image.shape[0],
-            "faces": [f.as_json() for f in faces],
+            "faces": [face_json(f) for f in faces],
         }))
     return 1 if failures else 0
 

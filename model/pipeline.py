@@ -24,23 +24,11 @@ class Prediction:
         best = int(np.argmax(probs))
         return cls(CLASS_NAMES[best], float(probs[best]), {n: float(p) for n, p in zip(CLASS_NAMES, probs, strict=True)})
 
-    def as_json(self) -> dict:
-        return {
-            "label": self.label,
-            "confidence": round(self.confidence, 4),
-            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-        }
-
 
 @dataclass(frozen=True)
 class Face:
     box: tuple[int, int, int, int]  # x, y, w, h in the image's pixels
-    detection_score: float
     prediction: Prediction
-
-    def as_json(self) -> dict:
-        x, y, w, h = self.box
-        return {"box": {"x": x, "y": y, "w": w, "h": h}, **self.prediction.as_json()}
 
 
 @dataclass
@@ -67,7 +55,7 @@ class MaskPipeline:
         detected = time.perf_counter()
         predictions = self.classify_crops([crop(image_bgr, d.box) for d in detections])
         done = time.perf_counter()
-        faces = [Face(d.box, d.score, p) for d, p in zip(detections, predictions, strict=True)]
+        faces = [Face(d.box, p) for d, p in zip(detections, predictions, strict=True)]
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 

@@ -12,6 +12,7 @@ from model.annotate import annotate
 from model.image_io import decode_image
 from model.pipeline import MaskPipeline
 from web.errors import ApiError
+from web.results import face_json, prediction_json
 from web.uploads import image_bytes
 
 bp = Blueprint("api", __name__)
@@ -46,7 +47,7 @@ def detect():
     body = {
         "width": image.shape[1],
         "height": image.shape[0],
-        "faces": [f.as_json() for f in analysis.faces],
+        "faces": [face_json(f) for f in analysis.faces],
     }
     if ANNOTATE_VALUES[annotate_value]:
         ok, jpeg = cv2.imencode(".jpg", annotate(image, analysis.faces), [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -59,7 +60,7 @@ def detect():
 @bp.post("/api/classify")
 def classify():
     prediction = _pipeline().classify_crops([_decode_upload()])[0]
-    return jsonify(prediction.as_json())
+    return jsonify(prediction_json(prediction))
 
 
 @bp.get("/api/model")
