@@ -1,14 +1,16 @@
 """Uploads and training files decode to upright 8-bit BGR, and anything else is refused with a reason."""
 
 import io
+import struct
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from model.image_io import ImageError, decode_image, read_header
-from tests.support import encode
+from model.image_io import ImageError, ImageHeader, check_complete, decode_cost, decode_image, read_header
+from tests.conftest import encode
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,80 @@ def test_too_many_pixels_is_refused_before_decoding():
     with pytest.raises(ImageError) as info:
         decode_image(buffer.getvalue(), max_pixels=40_000_000)
     assert info.value.code == "too_many_pixels" and "8000×6000" in str(info.value)
+
+
+PHONE_PHOTOS = Path(__file__).resolve().parent / "phone_photos"
+
+
+def jpeg_with_app1(jpeg: bytes, payload: bytes) -> bytes:
+    """The JPEG with one more APP1 segment (EXIF) right after its start marker."""
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def test_mpo_from_a_phone_camera_decodes_its_first_frame(photo):
+    first = Image.fromarray(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB))
+    depth = Image.fromarray(np.zeros_like(photo))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[depth], quality=95)
+    assert read_header(buffer.getvalue()).format == "MPO"
+    assert close(decode_image(buffer.getvalue()), photo)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the corrupt EXIF, as it should
+def test_malformed_exif_orientation_is_ignored_and_the_pixels_decode(photo):
+    jpeg = encode(photo, "JPEG", quality=95)
+    # An IFD whose orientation entry is ASCII "abc" instead of a SHORT, as some phone software writes it.
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01" + struct.pack(">HHI", 0x0112, 2, 4) + b"abc\x00" + b"\x00" * 4
+    for exif in (tiff, tiff[:13], b"MM\x00\x2a\xff\xff\xff\x00", tiff.replace(b"abc\x00", b"\x00\x09\x00\x00")):
+        data = jpeg_with_app1(jpeg, b"Exif\x00\x00" + exif)
+        assert read_header(data).orientation == 1
+        assert close(decode_image(data), photo)
+
+
+def test_heic_from_an_iphone_decodes():
+    # A face crop from face-mask (MIT), saved as HEIC by libheif: tests/phone_photos/README.md.
+    data = (PHONE_PHOTOS / "face.heic").read_bytes()
+    assert read_header(data).format == "HEIF"
+    image = decode_image(data)
+    assert image.shape == (123, 141, 3) and image.dtype == np.uint8 and 60 < image.mean() < 200
+    with pytest.raises(ImageError) as info:
+        decode_image(data[: len(data) // 2])
+    assert info.value.code == "not_an_image"
+
+
+def test_partial_alpha_is_blended_in_integers_like_the_exact_formula(photo):
+    rgba = cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)
+    rgba[:, :, 3] = np.random.default_rng(0).integers(0, 256, rgba.shape[:2], dtype=np.uint8)
+    alpha = rgba[:, :, 3:4] / 255.0
+    exact = (rgba[:, :, :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+    assert np.array_equal(decode_image(cv2.imencode(".png", rgba)[1].tobytes()), exact)
+    sixteen = cv2.imencode(".png", rgba.astype(np.uint16) * 257)[1].tobytes()
+    assert read_header(sixteen).sixteen_bit
+    assert np.array_equal(decode_image(sixteen), exact)
+
+
+def test_truncated_and_forged_files_are_refused_from_their_container():
+    # A JPEG header that says 6000×6000 followed by a few hundred bytes: the probe of issue 14.
+    big = cv2.imencode(".jpg", np.zeros((6000, 6000), np.uint8))[1].tobytes()
+    start_of_scan = big.index(b"\xff\xda")
+    forged_end = big[: start_of_scan + 14] + b"\x00" * 16 + b"\xff\xd9"  # an end marker, but no real scan
+    png = cv2.imencode(".png", np.zeros((3000, 3000, 3), np.uint8))[1].tobytes()
+    webp = cv2.imencode(".webp", np.zeros((300, 300, 3), np.uint8))[1].tobytes()
+    for name, data in [("631-byte JPEG", big[:631]), ("half a JPEG", big[: len(big) // 2]),
+                       ("forged end", forged_end), ("PNG without IEND", png[:-12]),
+                       ("half a PNG", png[: len(png) // 2]), ("short WebP", webp[:-5])]:
+        with pytest.raises(ImageError) as info:
+            check_complete(data, read_header(data))
+        assert info.value.code == "not_an_image", name
+    for whole in (big, png, webp):
+        check_complete(whole, read_header(whole))
+
+
+def test_decode_cost_follows_what_a_decode_allocates():
+    def png(channels: int, dtype) -> ImageHeader:
+        return read_header(cv2.imencode(".png", np.zeros((100, 200, channels), dtype))[1].tobytes())
+
+    opaque, alpha, alpha16 = png(3, np.uint8), png(4, np.uint8), png(4, np.uint16)
+    assert not opaque.has_alpha and alpha.has_alpha and alpha16.sixteen_bit
+    assert decode_cost(opaque) < decode_cost(alpha) < decode_cost(alpha16)
+    assert decode_cost(opaque) >= 2 * 3 * opaque.pixels  # the decoded buffer and its copy
