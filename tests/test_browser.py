@@ -1,12 +1,16 @@
 """End to end in real headless Chromium (Debian's package, driven by Playwright) against the served app."""
 
 import re
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from app import create_app
+from config import Settings
 from model.image_io import decode_image
-from tests.support import CHROMIUM, launch_chromium, serve_in_thread, write_y4m
+from tests.support import CHROMIUM, encode, launch_chromium, serve_in_thread, write_y4m
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
@@ -20,16 +24,28 @@ def base_url(app):
 
 
 @pytest.fixture(scope="module")
+def refusing_url():
+    """The real app with an upload limit below any camera frame: every frame is answered 413."""
+    with serve_in_thread(create_app(Settings(max_upload_bytes=1000))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def camera_video(one_face_photo, tmp_path_factory) -> Path:
     return write_y4m(decode_image(one_face_photo[0].read_bytes()), tmp_path_factory.mktemp("camera") / "face.y4m")
 
 
 @pytest.fixture(scope="module")
-def browser(camera_video):
+def playwright():
     with playwright_api.sync_playwright() as p:
-        browser = launch_chromium(p, camera_video, ["--host-resolver-rules=MAP insecure.test 127.0.0.1"])
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, camera_video):
+    browser = launch_chromium(playwright, camera_video, ["--host-resolver-rules=MAP insecure.test 127.0.0.1"])
+    yield browser
+    browser.close()
 
 
 def test_upload_shows_boxes_labels_and_summary(browser, base_url, one_face_photo, group_photo):
@@ -104,3 +120,67 @@ def test_webcam_needs_a_secure_page(browser, base_url):
     page.click("#start")
     playwright_api.expect(page.locator("#message")).to_have_text(re.compile("HTTPS or on localhost"))
     page.close()
+
+
+COUNT_ALERT_WRITES = """() => {
+  window.alertWrites = 0;
+  new MutationObserver((records) => { window.alertWrites += records.length; })
+    .observe(document.getElementById('message'), { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def test_a_failing_server_gets_one_retry_a_second_and_one_alert_even_across_a_camera_switch(browser, refusing_url):
+    context = browser.new_context(permissions=["camera"])
+    page = context.new_page()
+    sent: list[float] = []
+    page.on("request", lambda r: sent.append(time.monotonic()) if r.url.endswith("/api/detect") else None)
+    page.goto(refusing_url + "/webcam")
+    page.click("#start")
+    message = page.locator("#message")
+    playwright_api.expect(message).to_have_text(re.compile("could not analyse the frame"), timeout=20_000)
+    # Choosing a camera while the loop waits before its retry starts the camera again; the waiting loop must end.
+    page.evaluate("() => document.getElementById('camera-select').dispatchEvent(new Event('change'))")
+    playwright_api.expect(message).to_have_text(re.compile("could not analyse the frame"), timeout=20_000)
+    page.wait_for_timeout(1500)
+    page.evaluate(COUNT_ALERT_WRITES)
+    window_start = time.monotonic()
+    page.wait_for_timeout(4000)
+    in_window = [t for t in sent if window_start <= t <= time.monotonic()]
+    assert 2 <= len(in_window) <= 5, f"{len(in_window)} frames in 4 s: more than one loop is sending"
+    assert page.evaluate("window.alertWrites") == 0  # the same failure is announced once, not every second
+    page.click("#stop")
+    context.close()
+
+
+def test_a_video_that_will_not_play_gives_a_message_and_sends_nothing(browser, base_url):
+    context = browser.new_context(permissions=["camera"])
+    # A browser that refuses playback (an autoplay policy does this): play() rejects.
+    context.add_init_script(
+        "HTMLMediaElement.prototype.play = () => Promise.reject(new DOMException('refused', 'NotAllowedError'));"
+    )
+    page = context.new_page()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/api/detect") else None)
+    page.goto(base_url + "/webcam")
+    page.click("#start")
+    playwright_api.expect(page.locator("#message")).to_have_text(re.compile(r"could not play \(NotAllowedError\)"))
+    playwright_api.expect(page.locator("#start")).to_be_enabled()
+    playwright_api.expect(page.locator("#stop")).to_be_disabled()
+    page.wait_for_timeout(1000)
+    assert sent == []
+    context.close()
+
+
+def test_no_face_advice_fits_each_page(playwright, base_url, tmp_path):
+    """A camera that sees no face is told to face the camera, not to pick another photo; the photo page still is."""
+    blank = np.full((480, 640, 3), 128, np.uint8)  # a covered lens
+    (tmp_path / "blank.png").write_bytes(encode(blank, "PNG"))
+    browser = launch_chromium(playwright, write_y4m(blank, tmp_path / "blank.y4m"))
+    page = browser.new_context(permissions=["camera"]).new_page()
+    page.goto(base_url + "/webcam")
+    page.click("#start")
+    playwright_api.expect(page.locator("#face-count")).to_have_text(re.compile("^No face in view"), timeout=20_000)
+    page.goto(base_url + "/")
+    page.set_input_files("#file-input", str(tmp_path / "blank.png"))
+    playwright_api.expect(page.locator(".result .summary")).to_have_text(re.compile("Try a photo where"))
+    browser.close()

@@ -3,8 +3,9 @@
 export const COLOURS = { with_mask: "#2e7d32", without_mask: "#c62828" };
 export const LABELS = { with_mask: "Mask", without_mask: "No mask" };
 
-export function summary(faces) {
-  if (faces.length === 0) return "No face found. Try a photo where faces are larger or better lit.";
+// `noFace` is what to say when nothing was found: the photo and webcam pages give different advice.
+export function summary(faces, noFace = "No face found. Try a photo where faces are larger or better lit.") {
+  if (faces.length === 0) return noFace;
   const masked = faces.filter((f) => f.label === "with_mask").length;
   const noun = faces.length === 1 ? "face" : "faces";
   return `${faces.length} ${noun}: ${masked} with mask, ${faces.length - masked} without`;

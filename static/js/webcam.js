@@ -5,6 +5,8 @@ import { drawFaces, summary } from "./faces.js";
 
 const FRAME_WIDTH = 480; // wide enough for faces across a room, small enough for a quick round trip
 const JPEG_QUALITY = 0.8;
+const RETRY_MS = 1000; // after a failed frame, so a server in trouble is not flooded
+const NO_FACE = "No face in view. Face the camera, come closer or add light.";
 
 const video = document.getElementById("video");
 const overlay = document.getElementById("overlay");
@@ -19,9 +21,9 @@ const faceCountOut = document.getElementById("face-count");
 
 const frame = document.createElement("canvas");
 let stream = null;
-let running = false;
 let lastResult = null; // { faces, width } of the most recent answer
 let completions = []; // times of answers in the last second, for frames per second
+let session = 0; // bumped on every start and stop: a loop from an earlier session ends instead of running twice
 
 function cameraErrorMessage(error) {
   switch (error.name) {
@@ -46,6 +48,11 @@ function cameraUnavailableReason() {
   return null;
 }
 
+// The message is a role="alert": screen readers announce each change, so it is written only when it changes.
+function showMessage(text) {
+  if (message.textContent !== text) message.textContent = text;
+}
+
 async function listCameras(activeId) {
   const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
   cameraSelect.replaceChildren(
@@ -57,31 +64,46 @@ async function listCameras(activeId) {
 async function start(deviceId) {
   const reason = cameraUnavailableReason();
   if (reason) {
-    message.textContent = reason;
+    showMessage(reason);
     return;
   }
-  message.textContent = "";
+  showMessage("");
   stopCamera();
+  const mine = session;
+  let opened;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({
+    opened = await navigator.mediaDevices.getUserMedia({
       video: deviceId ? { deviceId: { exact: deviceId } } : { width: { ideal: 1280 }, height: { ideal: 720 } },
       audio: false,
     });
   } catch (error) {
-    message.textContent = cameraErrorMessage(error);
+    if (mine === session) showMessage(cameraErrorMessage(error));
     return;
   }
+  if (mine !== session) {
+    opened.getTracks().forEach((track) => track.stop()); // stopped or restarted while the camera was opening
+    return;
+  }
+  stream = opened;
   video.srcObject = stream;
-  await video.play();
+  try {
+    await video.play();
+  } catch (error) {
+    if (mine === session) {
+      stopCamera();
+      showMessage(`The camera opened but its video could not play (${error.name}). Press Start again.`);
+    }
+    return; // an AbortError from a newer start or a stop needs no word
+  }
+  if (mine !== session) return;
   startButton.disabled = true;
   stopButton.disabled = false;
   await listCameras(stream.getVideoTracks()[0].getSettings().deviceId);
-  running = true;
-  loop();
+  if (mine === session) loop(mine);
 }
 
 function stopCamera() {
-  running = false;
+  session += 1;
   stream?.getTracks().forEach((track) => track.stop());
   stream = null;
   video.srcObject = null;
@@ -101,28 +123,32 @@ function grabFrame() {
   return new Promise((resolve) => frame.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
 }
 
-async function loop() {
-  while (running) {
+async function loop(mine) {
+  const current = () => mine === session;
+  while (current()) {
     if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) {
       await new Promise((resolve) => requestAnimationFrame(resolve));
       continue;
     }
     const blob = await grabFrame();
     const sent = performance.now();
+    let result;
     try {
-      lastResult = await detect(blob);
-      message.textContent = "";
+      result = await detect(blob);
     } catch (error) {
-      message.textContent = `The server could not analyse the frame: ${error.message}`;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (!current()) break;
+      showMessage(`The server could not analyse the frame: ${error.message}`);
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       continue;
     }
-    if (!running) break;
+    if (!current()) break;
+    lastResult = result;
+    showMessage("");
     const now = performance.now();
     completions = completions.filter((t) => now - t < 1000).concat(now);
     fpsOut.textContent = completions.length.toFixed(0);
     latencyOut.textContent = `${Math.round(now - sent)} ms`;
-    faceCountOut.textContent = summary(lastResult.faces);
+    faceCountOut.textContent = summary(lastResult.faces, NO_FACE);
     draw();
   }
 }
