@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DATASETS, FIXTURES, scene_photos
-from tests.support import encode  # noqa: F401  (tests/test_training.py still imports it from here)
+# encode: tests/test_training.py still imports it from here.
+from tests.support import DATASETS, FIXTURES, encode, scene_photos  # noqa: F401
 
 
 def _require(path: Path) -> Path:
