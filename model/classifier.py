@@ -39,7 +39,7 @@ class KerasClassifier:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
         import tensorflow as tf
 
-        # One compiled graph for any batch size: model.predict costs ~100 ms per call in overhead.
+        # One compiled graph for any batch size: model.predict pays a large overhead on every call (docs/benchmarks.md).
         self._forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.float32)],
