@@ -7,7 +7,8 @@ from model.labels import CLASS_NAMES
 from model.preprocess import INPUT_SHAPE
 
 
-def build_model(learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3) -> keras.Model:
+def build_model() -> keras.Model:
+    """Compiled as specified; training recompiles the same loss and optimizer with a learning-rate schedule."""
     model = keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE),
@@ -21,5 +22,5 @@ def build_model(learning_rate: float | keras.optimizers.schedules.LearningRateSc
         ],
         name="mask_cnn",
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy", metrics=["accuracy"])
     return model

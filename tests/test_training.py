@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import cv2
 import keras
@@ -12,25 +13,41 @@ import pytest
 
 from model.detector import load_detector
 from model.labels import CLASS_NAMES
-from tests.conftest import encode
-from tests.support import ROOT
-from training.augment import AUGMENTATIONS, DARKEST_GAIN, Underexpose
-from training.dataset import load_dataset, stratified_split
+from tests.support import ROOT, encode
+from training.augment import DARKEST_GAIN, Underexpose, augmentation
+from training.dataset import load_dataset, load_scene_faces, stratified_split
+from training.scenes import read_voc
 
 
 @pytest.fixture(scope="module")
-def small_dataset(face_mask_dir, tmp_path_factory):
-    """12 real images per class, plus an RGBA PNG, a grayscale JPEG and two unreadable files."""
+def small_dataset(sample_faces_dir, tmp_path_factory):
+    """12 real face photos per class, plus an RGBA PNG, a grayscale JPEG and two unreadable files."""
     root = tmp_path_factory.mktemp("face-mask")
     for name in CLASS_NAMES:
         (root / name).mkdir()
-        for path in sorted((face_mask_dir / name).glob("*.jpg"))[:12]:
+        for path in sorted((sample_faces_dir / name).glob("*.jpg"))[:12]:
             shutil.copy(path, root / name / path.name)
     sample = cv2.imread(str(next((root / "with_mask").glob("*.jpg"))))
     (root / "with_mask" / "alpha.png").write_bytes(encode(sample, "PNG", "RGBA"))
     (root / "without_mask" / "gray.jpg").write_bytes(encode(sample, "JPEG", "L"))
     (root / "with_mask" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (root / "without_mask" / "empty.png").write_bytes(b"")
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_scenes(sample_scenes_dir, tmp_path_factory):
+    """Four real scene photos; one of their faces relabelled as a wrongly worn mask."""
+    root = tmp_path_factory.mktemp("scenes")
+    for sub in ("images", "annotations"):
+        (root / sub).mkdir()
+    for xml in sorted((sample_scenes_dir / "annotations").glob("*.xml"))[:4]:
+        shutil.copy(xml, root / "annotations")
+        shutil.copy(next((sample_scenes_dir / "images").glob(xml.stem + ".*")), root / "images")
+    first = sorted((root / "annotations").glob("*.xml"))[0]
+    text = first.read_text()
+    label = next(name for name in CLASS_NAMES if f"<name>{name}</name>" in text)
+    first.write_text(text.replace(f"<name>{label}</name>", "<name>with_incorrect_mask</name>", 1))
     return root
 
 
@@ -49,9 +66,21 @@ def test_loader_skips_unreadable_files_and_handles_alpha_and_gray(small_dataset,
     assert len(list(tmp_path.glob("faces8-yunet-*.npz"))) == 1
     cached = load_dataset(small_dataset, load_detector(), cache_dir=tmp_path)
     assert np.array_equal(cached.x, dataset.x) and cached.fingerprint == dataset.fingerprint
-    whole = load_dataset(small_dataset, None, cache_dir=tmp_path)
-    assert not np.array_equal(whole.x, dataset.x)  # detector crops differ from whole images
-    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_scene_faces_are_cropped_on_the_detectors_box_and_leave_out_wrongly_worn_masks(small_scenes, tmp_path):
+    truths = [t for xml in sorted((small_scenes / "annotations").glob("*.xml")) for t in read_voc(xml)]
+    two_class = [t for t in truths if t.label in CLASS_NAMES]
+    served = load_scene_faces(small_scenes, load_detector(), cache_dir=tmp_path)
+    labelled = load_scene_faces(small_scenes, None, cache_dir=tmp_path)
+    assert len(served.y) == len(labelled.y) == len(two_class) and len(two_class) == len(truths) - 1
+    assert served.counts["with_incorrect_mask_left_out"] == 1
+    assert served.counts["detector_boxes"] + served.counts["labelled_boxes"] == len(two_class)
+    assert served.counts["detector_boxes"] > 0 and labelled.counts["detector_boxes"] == 0
+    assert [served.counts[n] for n in CLASS_NAMES] == [sum(t.label == n for t in two_class) for n in CLASS_NAMES]
+    assert not np.array_equal(served.x, labelled.x)  # the detector's boxes are not the annotators'
+    assert len(list(tmp_path.glob("scenes8-*.npz"))) == 2
+    assert load_scene_faces(small_scenes, load_detector(), cache_dir=tmp_path).counts == served.counts
 
 
 def test_stratified_split_is_disjoint_balanced_and_seeded():
@@ -62,41 +91,66 @@ def test_stratified_split_is_disjoint_balanced_and_seeded():
     assert all(np.array_equal(a, b) for a, b in zip((train, val, test), stratified_split(labels, 0.15, 0.15, seed=7), strict=True))
 
 
-def test_train_and_evaluate_commands_end_to_end(small_dataset, scenes_dir, tmp_path):
-    out, scenes = tmp_path / "model", tmp_path / "scenes"
-    for sub in ("images", "annotations"):
-        (scenes / sub).mkdir(parents=True)
-    for xml in sorted((scenes_dir / "annotations").glob("*.xml"))[:4]:
-        shutil.copy(xml, scenes / "annotations")
-        shutil.copy(next((scenes_dir / "images").glob(xml.stem + ".*")), scenes / "images")
+def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, tmp_path):
+    out = tmp_path / "model"
     subprocess.run(
-        [sys.executable, "-m", "training.train", "--data", str(small_dataset), "--epochs", "2", "--out", str(out),
-         "--plots", str(tmp_path / "plots"), "--cache-dir", str(tmp_path / "cache"), "--scenes", str(scenes)],
+        [sys.executable, "-m", "training.train", "--data", str(small_dataset), "--scenes-train", str(small_scenes),
+         "--choose-on", str(small_scenes), "--class-weight", "balanced", "--epochs", "2", "--out", str(out),
+         "--plots", str(tmp_path / "plots"), "--cache-dir", str(tmp_path / "cache"), "--scenes", str(small_scenes)],
         cwd=ROOT, check=True, capture_output=True, timeout=600,
     )
     card = json.loads((out / "mask_cnn.json").read_text())
     assert card["parameters"] == 2_827_252 and card["training"]["epochs_run"] == 2
     assert card["split"] == {"seed": 42, "train": 18, "validation": 4, "test": 4}
-    assert card["training_data"]["skipped"] == ["with_mask/broken.jpg", "without_mask/empty.png"]
+    sources = card["training_data"]["sources"]
+    assert sources["face-mask"]["skipped"] == ["with_mask/broken.jpg", "without_mask/empty.png"]
+    assert sources["scenes-train"]["with_incorrect_mask_left_out"] == 1 and sources["scenes-train"]["faces"] > 0
+    assert card["training"]["chosen_by"].startswith("balanced accuracy") and set(card["training"]["class_weight"]) == set(CLASS_NAMES)
+    assert len(card["training"]["history"]["choice_balanced_accuracy"]) == 2
     assert set(card["metrics"]["test_recall_by_exposure"]) == {"0.5", "0.25", "0.15", "0.05"}
-    assert set(card["metrics"]["scenes_dev"]) >= {"detect_recall", "crop_accuracy", "end_to_end_accuracy", "per_class"}
-    assert (out / "mask_cnn.keras").exists() and (out / "mask_cnn.tflite").exists()
+    assert set(card["metrics"]["scenes_dev"]) >= {"detect_recall", "crop_accuracy", "per_class", "by_size"}
+    assert (out / "mask_cnn.keras").exists() and (out / "mask_cnn.tflite").exists() and not (out / "checkpoints").exists()
     assert (tmp_path / "plots" / "curves.png").exists() and (tmp_path / "plots" / "confusion_matrix.png").exists()
 
     report = tmp_path / "scenes.json"
-    subprocess.run([sys.executable, "-m", "training.evaluate", "--scenes", str(scenes), "--model",
-                    str(out / "mask_cnn.keras"), "--json", str(report)], cwd=ROOT, check=True, capture_output=True,
-                   timeout=300)
+    printed = subprocess.run([sys.executable, "-m", "training.evaluate", "--scenes", str(small_scenes), "--model",
+                              str(out / "mask_cnn.keras"), "--json", str(report)], cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=300)
     figures = json.loads(report.read_text())
+    assert figures["with_incorrect_mask"]["faces"] == 1 and "| all | without_mask |" in printed.stdout
+    assert set(figures["by_size"]) == {"<24", "24-47", ">=48"}
+    faces = sum(f["faces"] for by_class in figures["by_size"].values() for f in by_class.values())
+    assert faces == figures["per_class"]["with_mask"]["faces"] + figures["per_class"]["without_mask"]["faces"]
     for key in ("detect_recall", "crop_accuracy", "end_to_end_accuracy"):
-        assert 0.0 <= figures[key] <= 1.0
-        assert set(figures["per_class"]) == set(CLASS_NAMES) and key in figures["per_class"]["with_mask"]
+        assert 0.0 <= figures[key] <= 1.0 and key in figures["per_class"]["with_mask"]
 
     folder = subprocess.run([sys.executable, "-m", "training.evaluate", "--folder", str(small_dataset), "--runtime",
                              "tflite", "--model", str(out / "mask_cnn.tflite")], cwd=ROOT, check=True,
                             capture_output=True, text=True, timeout=300)
     result = json.loads(folder.stdout)
     assert sum(map(sum, result["confusion_matrix"])) == 26 and set(result["per_class"]) == set(CLASS_NAMES)
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(small_dataset, tmp_path):
+    """Killed after its first epoch, the same command goes on from the second and keeps the first in its record."""
+    out = tmp_path / "model"
+    command = [sys.executable, "-m", "training.train", "--data", str(small_dataset), "--epochs", "3", "--out",
+               str(out), "--cache-dir", str(tmp_path / "cache"), "--stage", "fit", "--scenes", str(tmp_path / "none")]
+    record = out / "checkpoints" / "epochs.json"
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None and not record.exists():
+        time.sleep(0.2)
+    first.kill()
+    first.wait(30)
+    assert record.exists(), "the first epoch never finished"
+    done = len(json.loads(record.read_text())["epochs"])
+    assert done < 3
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    card = json.loads((out / "mask_cnn.json").read_text())
+    assert card["training"]["epochs_run"] == 3
+    assert f"Epoch {done + 1}/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout
 
 
 def test_fit_from_the_cached_arrays_then_measure_with_the_images(small_dataset, tmp_path):
@@ -127,16 +181,26 @@ def test_fit_from_the_cached_arrays_then_measure_with_the_images(small_dataset, 
     assert (out / "mask_cnn.tflite").exists() and (tmp_path / "plots" / "curves.png").exists()
 
 
-@pytest.mark.parametrize("augment", AUGMENTATIONS)
-def test_augmentation_keeps_the_network_input_shape_and_range(small_faces, augment):
-    """In training, each augmentation changes faces but keeps them valid network input; otherwise it passes them."""
+def test_fine_tuning_starts_from_the_given_weights(small_dataset, tmp_path):
+    out = tmp_path / "model"
+    subprocess.run([sys.executable, "-m", "training.train", "--data", str(small_dataset), "--epochs", "1",
+                    "--learning-rate", "1e-12", "--init-weights", str(ROOT / "model" / "mask_cnn.keras"), "--out",
+                    str(out), "--cache-dir", str(tmp_path / "cache"), "--stage", "fit"],
+                   cwd=ROOT, check=True, capture_output=True, timeout=300)
+    tuned = keras.models.load_model(out / "mask_cnn.keras", compile=False).get_weights()
+    committed = keras.models.load_model(ROOT / "model" / "mask_cnn.keras", compile=False).get_weights()
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(tuned, committed, strict=True))
+
+
+def test_augmentation_keeps_the_network_input_shape_and_range(small_faces):
+    """In training, augmentation changes faces but keeps them valid network input; otherwise it passes them."""
     trained = evaluated = small_faces.x
-    for layer in AUGMENTATIONS[augment]():
+    for layer in augmentation():
         trained, evaluated = layer(trained, training=True), layer(evaluated, training=False)
     trained = keras.ops.convert_to_numpy(trained)
     assert trained.shape == (26, 100, 100, 1) and trained.dtype == np.float32
     assert 0.0 <= trained.min() and trained.max() <= 1.0
-    assert np.array_equal(trained, small_faces.x) == (augment == "none")
+    assert not np.array_equal(trained, small_faces.x)
     assert np.array_equal(keras.ops.convert_to_numpy(evaluated), small_faces.x)
 
 

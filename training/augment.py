@@ -43,9 +43,9 @@ def compilable(layer: keras.Layer) -> keras.Layer:
     return layer
 
 
-def pose_and_light() -> list[keras.Layer]:
+def augmentation() -> list[keras.Layer]:
     """What users' photos do that the training crops rarely show: a tilted head, a detector box a little off
-    centre, looser or tighter, other light."""
+    centre, looser or tighter, other light, a dim room."""
     return [
         keras.layers.RandomFlip("horizontal"),
         compilable(keras.layers.RandomRotation(0.04)),  # ±15°
@@ -53,19 +53,5 @@ def pose_and_light() -> list[keras.Layer]:
         compilable(keras.layers.RandomTranslation(0.08, 0.08)),
         keras.layers.RandomContrast(0.3, value_range=(0, 1)),
         keras.layers.RandomBrightness(0.2, value_range=(0, 1)),
+        Underexpose(),
     ]
-
-
-def soften() -> keras.Layer:
-    """A third of the faces blurred, as small faces in group photos are once scaled up to 100×100, or a webcam
-    out of focus."""
-    return keras.layers.RandomGaussianBlur((0.3, 0.3), kernel_size=7, sigma=(0.5, 2.0), value_range=(0, 1))
-
-
-AUGMENTATIONS = {
-    "none": lambda: [],
-    "flip": lambda: [keras.layers.RandomFlip("horizontal")],
-    "pose-light": pose_and_light,
-    "pose-light-dim": lambda: [*pose_and_light(), Underexpose()],
-    "pose-light-dim-blur": lambda: [*pose_and_light(), Underexpose(), soften()],
-}

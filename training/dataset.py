@@ -1,9 +1,13 @@
-"""Loading the class-folder dataset into preprocessed arrays, once: the result is cached on disk."""
+"""Training faces as preprocessed arrays, from two kinds of source, each cached on disk once.
+
+- A class-folder dataset (`face-mask/with_mask`, `…/without_mask`): each image's largest detected face.
+- Real scenes with labelled boxes (`scenes-train/`): every two-class face, cropped the way the server crops it.
+"""
 
 import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +17,11 @@ from model.detector import FaceDetector
 from model.image_io import ImageError, decode_image
 from model.labels import CLASS_NAMES
 from model.preprocess import crop, preprocess_face, to_unit_range
+from training.scenes import clip, match, read_voc, scene_files
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-CROP_MODES = ("whole", "detector")
 VAL_FRACTION, TEST_FRACTION, SPLIT_SEED = 0.15, 0.15, 42  # the training command's split, which tests reuse
 
 
@@ -27,6 +31,7 @@ class FaceDataset:
     y: np.ndarray  # (n,) class index into CLASS_NAMES
     fingerprint: str  # sha256 over every file's relative path and bytes
     skipped: list[str]  # files that could not be read as images
+    counts: dict[str, int] = field(default_factory=dict)  # what a source holds besides the faces (scenes)
 
 
 def list_images(data_dir: Path) -> list[tuple[Path, int]]:
@@ -38,10 +43,8 @@ def list_images(data_dir: Path) -> list[tuple[Path, int]]:
     ]
 
 
-def face_from_image(image_bgr: np.ndarray, detector: FaceDetector | None) -> np.ndarray:
-    """The largest detected face, or the whole image when there is no detector or it finds nothing."""
-    if detector is None:
-        return image_bgr
+def face_from_image(image_bgr: np.ndarray, detector: FaceDetector) -> np.ndarray:
+    """The largest detected face, or the whole image when the detector finds none (most are tight crops)."""
     detections = detector.detect(image_bgr)
     if not detections:
         return image_bgr
@@ -49,20 +52,15 @@ def face_from_image(image_bgr: np.ndarray, detector: FaceDetector | None) -> np.
     return crop(image_bgr, largest.box)
 
 
-def load_image_file(path: Path) -> np.ndarray:
-    """Training images go through the same decoder as uploads."""
-    return decode_image(path.read_bytes())
-
-
-def load_dataset(data_dir: Path, detector: FaceDetector | None, cache_dir: Path | None = None) -> FaceDataset:
-    """`data_dir` holds one sub-folder per class, or is a cache file this function wrote: the arrays travel to
+def load_dataset(data_dir: Path, detector: FaceDetector, cache_dir: Path | None = None) -> FaceDataset:
+    """`data_dir` holds one sub-folder per class, or is a cache file this module wrote: the arrays travel to
     a machine without the images (a GPU to train on) as one file."""
     if data_dir.suffix == ".npz":
         return _read_cache(data_dir)
     files = list_images(data_dir)
     if not files:
         raise FileNotFoundError(f"no images under {data_dir}/{{{','.join(CLASS_NAMES)}}}")
-    cache = _cache_path(data_dir, files, detector, cache_dir) if cache_dir else None
+    cache = _cache_path("faces8", data_dir, [p for p, _ in files], detector.fingerprint, cache_dir)
     if cache and cache.exists():
         return _read_cache(cache)
 
@@ -92,28 +90,86 @@ def load_dataset(data_dir: Path, detector: FaceDetector | None, cache_dir: Path 
     return dataset
 
 
+def load_scene_faces(scenes_dir: Path, detector: FaceDetector | None, cache_dir: Path | None = None) -> FaceDataset:
+    """Every `with_mask` / `without_mask` face of a scenes folder (`with_incorrect_mask` is neither class).
+
+    With a detector, a labelled face is cropped on the detector's box where one matches it (IoU >= 0.4), so
+    training crops look like serving crops, and on its labelled box where the detector misses it: those are
+    the small and half-hidden faces the classifier must still read when they are found. Without a detector,
+    every face is cropped on its labelled box, as `evaluate` measures accuracy on ground-truth boxes.
+    """
+    if scenes_dir.suffix == ".npz":
+        return _read_cache(scenes_dir)
+    pairs = scene_files(scenes_dir)
+    mode = detector.fingerprint if detector else "truth"
+    cache = _cache_path("scenes8", scenes_dir, [p for pair in pairs for p in pair], mode, cache_dir)
+    if cache and cache.exists():
+        return _read_cache(cache)
+
+    def load(pair: tuple[Path, Path]) -> tuple[bytes, list[tuple[np.ndarray, int, bool]], int]:
+        image_path, xml_path = pair
+        data = image_path.read_bytes()
+        image = decode_image(data)
+        truths = read_voc(xml_path)
+        boxes = [d.box for d in detector.detect(image)] if detector else []
+        matched = match(truths, boxes)
+        faces, incorrect = [], 0
+        for i, truth in enumerate(truths):
+            if truth.label not in CLASS_NAMES:
+                incorrect += 1
+                continue
+            box = boxes[matched[i]] if i in matched else clip(truth.box, image.shape)
+            if min(box[2:]) >= 2:
+                faces.append((preprocess_face(crop(image, box)), CLASS_NAMES.index(truth.label), i in matched))
+        return data + xml_path.read_bytes(), faces, incorrect
+
+    digest, faces, labels = hashlib.sha256(), [], []
+    counts = {"photos": len(pairs), "detector_boxes": 0, "labelled_boxes": 0, "with_incorrect_mask_left_out": 0}
+    with ThreadPoolExecutor() as pool:
+        for (image_path, _), (data, found, incorrect) in tqdm(
+            zip(pairs, pool.map(load, pairs), strict=True), total=len(pairs), desc=f"{scenes_dir.name}", unit="img"
+        ):
+            digest.update(str(image_path.relative_to(scenes_dir)).encode() + hashlib.sha256(data).digest())
+            counts["with_incorrect_mask_left_out"] += incorrect
+            for face, label, by_detector in found:
+                faces.append(face)
+                labels.append(label)
+                counts["detector_boxes" if by_detector else "labelled_boxes"] += 1
+    y = np.array(labels, dtype=np.int64)
+    counts.update({name: int(np.sum(y == k)) for k, name in enumerate(CLASS_NAMES)})
+    dataset = FaceDataset(np.stack(faces), y, digest.hexdigest(), [], counts)
+    if cache:
+        _write_cache(cache, dataset)
+    return dataset
+
+
 def _write_cache(path: Path, dataset: FaceDataset) -> None:
-    """Faces stored as their 8-bit grey levels: 32 MB instead of 160 MB, and read back exactly."""
+    """Faces stored as their 8-bit grey levels: a fifth of the float32 size, and read back exactly."""
     levels = np.round(dataset.x * 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, levels=levels, y=dataset.y, fingerprint=dataset.fingerprint,
-                        skipped=np.array(dataset.skipped, dtype=str))
+                        skipped=np.array(dataset.skipped, dtype=str),
+                        count_names=np.array(list(dataset.counts), dtype=str),
+                        count_values=np.array(list(dataset.counts.values()), dtype=np.int64))
 
 
 def _read_cache(path: Path) -> FaceDataset:
     log.info("using cached arrays %s", path)
     with np.load(path) as saved:
-        return FaceDataset(to_unit_range(saved["levels"]), saved["y"], str(saved["fingerprint"]), list(saved["skipped"]))
+        counts = dict(zip(saved["count_names"].tolist(), saved["count_values"].tolist(), strict=True))
+        return FaceDataset(to_unit_range(saved["levels"]), saved["y"], str(saved["fingerprint"]),
+                           list(saved["skipped"]), counts)
 
 
-def _cache_path(data_dir: Path, files: list[tuple[Path, int]], detector: FaceDetector | None, cache_dir: Path) -> Path:
-    """Keyed on the file list, sizes and times and the crop mode, so a changed dataset is loaded afresh."""
-    key = hashlib.sha256()
-    for path, label in files:
+def _cache_path(kind: str, data_dir: Path, files: list[Path], mode: str, cache_dir: Path | None) -> Path | None:
+    """Keyed on the file list, sizes and times and the crop mode, so a changed source or detector is loaded afresh."""
+    if cache_dir is None:
+        return None
+    key = hashlib.sha256(mode.encode())
+    for path in files:
         stat = path.stat()
-        key.update(f"{path.relative_to(data_dir)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    mode = detector.fingerprint if detector else "whole"
-    return cache_dir / f"faces8-{mode}-{key.hexdigest()[:16]}.npz"
+        key.update(f"{path.relative_to(data_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return cache_dir / f"{kind}-{mode.split('-')[0]}-{key.hexdigest()[:16]}.npz"
 
 
 def stratified_split(

@@ -52,6 +52,8 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
     for key, ax in (("loss", loss_ax), ("accuracy", acc_ax)):
         ax.plot(epochs, history[key], label="train")
         ax.plot(epochs, history[f"val_{key}"], label="validation")
+        if key == "accuracy" and "choice_balanced_accuracy" in history:
+            ax.plot(epochs, history["choice_balanced_accuracy"], label="scenes, balanced")
         ax.set(xlabel="epoch", title=key)
         ax.legend()
     fig.tight_layout()

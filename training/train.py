@@ -1,10 +1,17 @@
 """Train the mask CNN and write the model, its LiteRT export, a model card and plots.
 
-    python -m training.train --data ../shared/datasets/face-mask
+    python -m training.train --data ../shared/datasets/face-mask \\
+        --scenes-train ../shared/datasets/scenes-train --choose-on ../shared/datasets/scenes-val
+
+Faces come from the class folders (split into train / validation / held-out test) and, with --scenes-train,
+from every labelled face of real scene photos (all used for training). With --choose-on, the weights kept are
+those of the epoch with the best balanced accuracy on that folder's labelled faces; otherwise, of the lowest
+validation loss. Training is resumable: run the same command again after an interruption.
 
 Two stages, run one after the other by default. Fitting, the slow one, runs on any Keras backend, so it can run
-on a GPU machine without TensorFlow or the images (`--stage fit --data` a cached arrays file, `KERAS_BACKEND=jax`).
-Measuring runs the model through the serving code, so it needs TensorFlow (`--stage measure`, same `--out`).
+on a GPU machine without TensorFlow or the images (`--stage fit` with the cached arrays files for --data,
+--scenes-train and --choose-on, `KERAS_BACKEND=jax`). Measuring runs the model through the serving code, so it
+needs TensorFlow and the images (`--stage measure`, same `--out`).
 """
 
 import argparse
@@ -12,6 +19,7 @@ import datetime
 import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -25,14 +33,14 @@ from model.labels import CLASS_NAMES
 from model.network import build_model
 from model.pipeline import MaskPipeline
 from model.preprocess import INPUT_SHAPE
-from training.augment import AUGMENTATIONS, darken
+from training.augment import augmentation, darken
 from training.dataset import (
-    CROP_MODES,
     SPLIT_SEED,
     TEST_FRACTION,
     VAL_FRACTION,
     FaceDataset,
     load_dataset,
+    load_scene_faces,
     stratified_split,
 )
 from training.evaluate import evaluate_scenes
@@ -42,45 +50,88 @@ from training.metrics import classification_report, plot_confusion, plot_history
 log = logging.getLogger("training")
 
 
-class EpochTimer(keras.callbacks.Callback):
+def per_class_accuracy(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    predicted = probabilities.argmax(axis=1)
+    return {name: float(np.mean(predicted[y_true == k] == k)) for k, name in enumerate(CLASS_NAMES)}
+
+
+class EpochRecord(keras.callbacks.Callback):
+    """Times each epoch, scores it on the faces runs are chosen by, keeps the best weights, and writes it all
+    to a file after every epoch, so that a resumed run keeps its history and its best epoch."""
+
+    def __init__(self, folder: Path, choose_on: FaceDataset | None) -> None:
+        super().__init__()
+        self.folder, self.choose_on = folder, choose_on
+        self.best_weights, self.record_path = folder / "best.weights.h5", folder / "epochs.json"
+
     def on_train_begin(self, logs=None) -> None:
-        self.seconds: list[float] = []
+        resumed = (self.folder / "backup" / "training_metadata.json").exists() and self.record_path.exists()
+        self.record = json.loads(self.record_path.read_text()) if resumed else {"epochs": [], "best": None}
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        self.seconds.append(time.perf_counter() - self._start)
+        entry = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._start, 1)}
+        entry |= {k: round(float(v), 4) for k, v in (logs or {}).items()}
+        if self.choose_on is not None:
+            accuracy = per_class_accuracy(self.choose_on.y, self.model.predict(self.choose_on.x, batch_size=256, verbose=0))
+            entry |= {f"choice_{name}": round(a, 4) for name, a in accuracy.items()}
+            entry["choice_balanced_accuracy"] = round(float(np.mean(list(accuracy.values()))), 4)
+            better = self.record["best"] is None or entry["choice_balanced_accuracy"] > self.record["best"]["choice_balanced_accuracy"]
+        else:
+            better = self.record["best"] is None or entry["val_loss"] < self.record["best"]["val_loss"]
+        if better:
+            self.model.save_weights(self.best_weights)
+            self.record["best"] = entry
+        self.record["epochs"].append(entry)
+        self.record_path.write_text(json.dumps(self.record, indent=1))
+        log.info("epoch %d: %s%s", epoch + 1, {k: v for k, v in entry.items() if k.startswith(("val_", "choice_"))},
+                 " (best so far)" if better else "")
 
 
-def fit(dataset: FaceDataset, train_idx: np.ndarray, val_idx: np.ndarray, args: argparse.Namespace) -> tuple[keras.Model, dict]:
+def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | None,
+        args: argparse.Namespace) -> tuple[keras.Model, dict]:
     """The network behind an augmentation front that acts only in training (keras.io's way, so the whole step runs
-    compiled on any backend), with the weights of the epoch of lowest validation loss."""
+    compiled on any backend), with the weights of the chosen epoch."""
     network = build_model()
+    if args.init_weights:
+        network.load_weights(args.init_weights)
     network.summary()
-    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *AUGMENTATIONS[args.augment](), network], name="trainer")
-    steps = args.epochs * math.ceil(len(train_idx) / args.batch_size)
+    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *augmentation(), network], name="trainer")
+    steps = args.epochs * math.ceil(len(train.y) / args.batch_size)
     rate = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
     trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
-    best, timer = args.cache_dir / "best.weights.h5", EpochTimer()
-    history = trainer.fit(
-        dataset.x[train_idx],
-        one_hot(dataset.y[train_idx]),
+    counts = np.bincount(train.y, minlength=len(CLASS_NAMES))
+    class_weight = ({k: len(train.y) / (len(CLASS_NAMES) * c) for k, c in enumerate(counts)}
+                    if args.class_weight == "balanced" else None)
+    folder = args.out / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = EpochRecord(folder, choose_on)
+    trainer.fit(
+        train.x, one_hot(train.y),
         batch_size=args.batch_size,
         epochs=args.epochs,
-        validation_data=(dataset.x[val_idx], one_hot(dataset.y[val_idx])),
-        callbacks=[keras.callbacks.ModelCheckpoint(best, monitor="val_loss", save_best_only=True, save_weights_only=True), timer],
-    ).history
-    trainer.load_weights(best)
+        validation_data=(validation.x, one_hot(validation.y)),
+        class_weight=class_weight,
+        callbacks=[keras.callbacks.BackupAndRestore(folder / "backup"), record],
+    )
+    trainer.load_weights(record.best_weights)
+    epochs = record.record["epochs"]
+    history = {k: [e[k] for e in epochs] for k in epochs[-1] if k not in ("epoch", "seconds")}
     return network, {
         "backend": keras.backend.backend(),
         "init_seed": args.init_seed,
-        "epochs_run": len(history["loss"]),
-        "best_epoch": int(np.argmin(history["val_loss"])) + 1,
+        "init_weights": str(args.init_weights) if args.init_weights else None,
+        "epochs_run": len(epochs),
+        "best_epoch": record.record["best"]["epoch"],
+        "chosen_by": (f"balanced accuracy on the labelled faces of {args.choose_on}" if choose_on is not None
+                      else "validation loss"),
         "batch_size": args.batch_size,
+        "class_weight": {CLASS_NAMES[k]: round(w, 3) for k, w in class_weight.items()} if class_weight else None,
         "learning_rate": f"Adam, {args.learning_rate:g} cosine-decayed to 0 over {args.epochs} epochs",
-        "seconds_per_epoch_median": round(float(np.median(timer.seconds)), 1),
-        "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
+        "seconds_per_epoch_median": round(float(np.median([e["seconds"] for e in epochs])), 1),
+        "history": history,
     }
 
 
@@ -88,34 +139,41 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return keras.utils.to_categorical(labels, len(CLASS_NAMES))
 
 
-def measure(model: keras.Model, dataset: FaceDataset, test_idx: np.ndarray, detector: FaceDetector, scenes_dir: Path) -> dict:
+def subset(dataset: FaceDataset, idx: np.ndarray) -> FaceDataset:
+    return FaceDataset(dataset.x[idx], dataset.y[idx], dataset.fingerprint, [])
+
+
+def concatenate(*parts: FaceDataset) -> FaceDataset:
+    return FaceDataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), "", [])
+
+
+def measure(model: keras.Model, test: FaceDataset, detector: FaceDetector, scenes: dict[str, Path]) -> dict:
     """The card's metrics, from the serving code path: test split, the test split darkened, and real photos."""
     classifier = KerasClassifier(model)
-    x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
-    test = classification_report(y_test, classifier.predict(x_test).argmax(axis=1))
-    log.info("test accuracy %.4f", test["accuracy"])
+    report = classification_report(test.y, classifier.predict(test.x).argmax(axis=1))
+    log.info("test accuracy %.4f", report["accuracy"])
     recall_by_exposure = {}  # webcam frames in a dim room: the same test faces with every pixel scaled down
     for exposure in (0.5, 0.25, 0.15, 0.05):
-        dark = ops.convert_to_numpy(darken(x_test, exposure))
-        report = classification_report(y_test, classifier.predict(dark).argmax(axis=1))
-        recall_by_exposure[f"{exposure:g}"] = {name: round(c["recall"], 4) for name, c in report["per_class"].items()}
-    scenes = None
-    if scenes_dir.is_dir():
-        scenes = evaluate_scenes(MaskPipeline(detector, classifier), scenes_dir)
-        log.info("scenes: %s", json.dumps({k: v for k, v in scenes.items() if k != "per_class"}))
-    return {"test": test, "test_recall_by_exposure": recall_by_exposure, "scenes_dev": scenes}
+        dark = ops.convert_to_numpy(darken(test.x, exposure))
+        by_class = classification_report(test.y, classifier.predict(dark).argmax(axis=1))["per_class"]
+        recall_by_exposure[f"{exposure:g}"] = {name: round(c["recall"], 4) for name, c in by_class.items()}
+    metrics = {"test": report, "test_recall_by_exposure": recall_by_exposure}
+    for name, folder in scenes.items():
+        if folder and folder.is_dir():
+            metrics[name] = evaluate_scenes(MaskPipeline(detector, classifier), folder)
+            log.info("%s: %s", name, json.dumps({k: v for k, v in metrics[name].items() if not isinstance(v, dict)}))
+    return metrics
 
 
-def new_card(
-    args: argparse.Namespace,
-    dataset: FaceDataset,
-    detector: FaceDetector,
-    network: keras.Model,
-    split: tuple[np.ndarray, np.ndarray, np.ndarray],
-    training: dict,
-) -> dict:
+def source_record(path: Path, dataset: FaceDataset) -> dict:
+    counts = dataset.counts or {name: int(np.sum(dataset.y == k)) for k, name in enumerate(CLASS_NAMES)}
+    return {"path": str(path), "fingerprint_sha256": dataset.fingerprint, "faces": int(len(dataset.y)), **counts,
+            "skipped": dataset.skipped}
+
+
+def new_card(args: argparse.Namespace, sources: dict[str, dict], detector: FaceDetector, network: keras.Model,
+             split: dict, training: dict) -> dict:
     """The model card as fitting leaves it: what was trained on what, and how; `measure` fills in the metrics."""
-    train, validation, test = split
     return {
         "name": "mask_cnn",
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -124,16 +182,9 @@ def new_card(
                         "Dense 50 relu > Dense 2 softmax; Adam, categorical cross-entropy",
         "parameters": network.count_params(),
         "preprocessing": "BGR > grayscale (cv2.cvtColor) > cv2.resize 100x100 > float32 / 255, shape (100, 100, 1)",
-        "training_data": {
-            "path": str(args.data),
-            "fingerprint_sha256": dataset.fingerprint,
-            "images": int(len(dataset.y)),
-            "skipped": dataset.skipped,
-            "crop": args.crop,
-            "detector": detector.name if args.crop == "detector" else None,
-            "augmentation": args.augment,
-        },
-        "split": {"seed": args.seed, "train": len(train), "validation": len(validation), "test": len(test)},
+        "training_data": {"detector": detector.fingerprint, "augmentation": "flip, rotation, zoom, translation, "
+                          "contrast, brightness, underexposure (training.augment)", "sources": sources},
+        "split": split,
         "training": training,
         "metrics": None,
     }
@@ -147,18 +198,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/face-mask"),
                         help="class folders, or an arrays file from --cache-dir (for a machine without the images)")
+    parser.add_argument("--scenes-train", type=Path, help="scene photos with labelled boxes to train on too (or arrays)")
+    parser.add_argument("--choose-on", type=Path,
+                        help="scene photos with labelled boxes (or arrays) whose balanced accuracy chooses the epoch")
     parser.add_argument("--stage", choices=("all", "fit", "measure"), default="all",
                         help="fit: train and write the model and the card's training record (any Keras backend); "
                              "measure: measure the model in --out, export it and complete its card (TensorFlow)")
-    parser.add_argument("--crop", choices=CROP_MODES, default="detector",
-                        help="detector: train on the face the detector finds (whole image if none); whole: the whole image")
+    parser.add_argument("--init-weights", type=Path, help="start from this model's weights (fine-tuning)")
+    parser.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+                        help="balanced: weigh each class's faces by the inverse of its share")
     parser.add_argument("--epochs", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION)
-    parser.add_argument("--test-fraction", type=float, default=TEST_FRACTION)
     parser.add_argument("--seed", type=int, default=SPLIT_SEED, help="seed of the split, and of training unless --init-seed")
     parser.add_argument("--init-seed", type=int, help="seed of the initial weights, augmentation and shuffling alone")
-    parser.add_argument("--augment", choices=AUGMENTATIONS, default="pose-light-dim")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's initial rate, cosine-decayed to 0")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
     parser.add_argument("--out", type=Path, default=KERAS_PATH.parent, help="folder for the model files and card")
@@ -172,26 +224,37 @@ def main() -> None:
     keras.utils.set_random_seed(args.init_seed)
 
     detector = load_detector()
-    dataset = load_dataset(args.data, detector if args.crop == "detector" else None, args.cache_dir)
-    train_idx, val_idx, test_idx = stratified_split(dataset.y, args.val_fraction, args.test_fraction, args.seed)
-    log.info("%d images (%d skipped): train %d, validation %d, test %d",
-             len(dataset.y), len(dataset.skipped), len(train_idx), len(val_idx), len(test_idx))
+    faces = load_dataset(args.data, detector, args.cache_dir)
+    train_idx, val_idx, test_idx = stratified_split(faces.y, VAL_FRACTION, TEST_FRACTION, args.seed)
+    sources = {"face-mask": source_record(args.data, faces)}
+    train = subset(faces, train_idx)
+    if args.scenes_train:
+        scenes = load_scene_faces(args.scenes_train, detector, args.cache_dir)
+        sources["scenes-train"] = source_record(args.scenes_train, scenes)
+        train = concatenate(train, scenes)
+    choose_on = load_scene_faces(args.choose_on, None, args.cache_dir) if args.choose_on else None
+    if choose_on is not None:
+        sources["choose-on"] = source_record(args.choose_on, choose_on)
+    log.info("sources: %s; training on %d faces (%s)", json.dumps(sources), len(train.y),
+             dict(zip(CLASS_NAMES, np.bincount(train.y).tolist(), strict=True)))
 
     args.out.mkdir(parents=True, exist_ok=True)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     model_path, card_path = args.out / KERAS_PATH.name, args.out / CARD_PATH.name
     if args.stage in ("all", "fit"):
-        network, training = fit(dataset, train_idx, val_idx, args)
+        network, training = fit(train, subset(faces, val_idx), choose_on, args)
         network.save(model_path)  # no optimizer state: 11 MB instead of 34 MB, still compiled with Adam
-        card = new_card(args, dataset, detector, network, (train_idx, val_idx, test_idx), training)
-        write_card(card_path, card)
+        split = {"seed": args.seed, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)}
+        write_card(card_path, new_card(args, sources, detector, network, split, training))
+        shutil.rmtree(args.out / "checkpoints")  # finished: nothing left to resume
         log.info("wrote %s and %s", model_path, card_path)
     if args.stage in ("all", "measure"):
         card = json.loads(card_path.read_text())
-        if card["training_data"]["fingerprint_sha256"] != dataset.fingerprint:
+        if card["training_data"]["sources"]["face-mask"]["fingerprint_sha256"] != faces.fingerprint:
             raise SystemExit(f"{model_path} was trained on other data than {args.data}")
         model = keras.models.load_model(model_path, compile=False)  # the file as it will ship
-        card["metrics"] = measure(model, dataset, test_idx, detector, args.scenes)
+        card["metrics"] = measure(model, subset(faces, test_idx), detector,
+                                  {"scenes_val": args.choose_on, "scenes_dev": args.scenes})
         export_tflite(model, args.out / TFLITE_PATH.name)
         args.plots.mkdir(parents=True, exist_ok=True)
         plot_history(card["training"]["history"], args.plots / "curves.png")
