@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-# encode: tests/test_training.py still imports it from here.
-from tests.support import DATASETS, FIXTURES, encode, scene_photos  # noqa: F401
+from tests.support import DATASETS, FIXTURES, scene_photos
 
 
 def _require(path: Path) -> Path:
