@@ -36,8 +36,9 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
 class FaceDetector:
     """YuNet on a copy of the image at most `max_side` pixels wide or high.
 
-    A `cv2.FaceDetectorYN` holds its input size between `setInputSize` and `detect`, so each thread gets its
-    own; OpenCV releases the GIL while it runs, so gunicorn's threads detect in parallel.
+    One `cv2.FaceDetectorYN` serves every thread, one call at a time: it holds its input size between
+    `setInputSize` and `detect`, and keeps buffers for the largest size it has run at (tens of MB), so one per
+    thread would multiply that by gunicorn's threads. OpenCV spreads each detection over the cores itself.
     """
 
     name = "yunet"
@@ -54,11 +55,11 @@ class FaceDetector:
             raise FileNotFoundError(f"face detector model not found: {model_path}")
         self.max_side, self.min_score, self.nms_threshold = max_side, min_score, nms_threshold
         self.model_path = model_path
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._loaded: cv2.FaceDetectorYN | None = None
 
     def _network(self) -> "cv2.FaceDetectorYN":
-        network = getattr(self._local, "network", None)
-        if network is None:
+        if self._loaded is None:
             # OpenCV 5's DNN warns that its new engine ignores targets each time a network loads: not for operators.
             level = cv2.utils.logging.getLogLevel()
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -67,8 +68,8 @@ class FaceDetector:
                                                     self.nms_threshold, 5000)
             finally:
                 cv2.utils.logging.setLogLevel(level)
-            self._local.network = network
-        return network
+            self._loaded = network
+        return self._loaded
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         height, width = image_bgr.shape[:2]
@@ -76,9 +77,10 @@ class FaceDetector:
         small = image_bgr if scale == 1.0 else cv2.resize(
             image_bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
         )
-        network = self._network()
-        network.setInputSize((small.shape[1], small.shape[0]))
-        _, rows = network.detect(np.ascontiguousarray(small))
+        with self._lock:
+            network = self._network()
+            network.setInputSize((small.shape[1], small.shape[0]))
+            _, rows = network.detect(np.ascontiguousarray(small))
         detections = []
         for row in [] if rows is None else rows:
             x, y, w, h = row[:4] / scale

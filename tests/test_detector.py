@@ -58,7 +58,7 @@ def test_boxes_are_in_original_pixels_after_downscaling(one_face_photo):
 
 
 def test_threads_share_one_detector_and_get_the_same_answers(group_photo):
-    """Each thread gets its own OpenCV network, so concurrent calls neither collide nor start processes."""
+    """Threads take turns on one OpenCV network, so concurrent calls neither collide nor start processes."""
     image = decode_image(group_photo[0].read_bytes())
     small = cv2.resize(image, None, fx=0.5, fy=0.5)  # another input size between the calls
     detector = FaceDetector()
