@@ -10,7 +10,7 @@ from model.pipeline import load_pipeline
 from web import api, pages
 from web.errors import register_error_handlers
 from web.http_policy import register_http_policy
-from web.uploads import InMemoryRequest
+from web.uploads import DecodeBudget, InMemoryRequest
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Loaded here, once per process: a missing or corrupt model file stops start-up with its name.
     app.extensions["mask_pipeline"] = load_pipeline(settings.model_runtime, settings.model_path)
     app.extensions["model_card"] = load_card(settings.model_runtime, settings.model_path)
+    app.extensions["decode_budget"] = DecodeBudget(settings.decode_memory_bytes, settings.decode_wait_seconds)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     register_error_handlers(app)

@@ -22,6 +22,8 @@ class Settings:
     max_pixels: int = 40_000_000  # MAX_PIXELS: refuse decompression bombs before decoding
     log_level: str = "INFO"  # LOG_LEVEL
     debug: bool = False  # FLASK_DEBUG=1, development only
+    decode_memory_bytes: int = 232 * MB  # DECODE_MEMORY_MB: image decoding one process has in flight at most
+    decode_wait_seconds: int = 30  # DECODE_WAIT_SECONDS: how long an upload waits for that memory before a 503
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -31,6 +33,8 @@ class Settings:
             model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else None,
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 10) * MB,
             max_pixels=_int(env, "MAX_PIXELS", 40_000_000),
+            decode_memory_bytes=_int(env, "DECODE_MEMORY_MB", 232) * MB,
+            decode_wait_seconds=_int(env, "DECODE_WAIT_SECONDS", 30),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             debug=env.get("FLASK_DEBUG", "") in ("1", "true"),
         )
@@ -43,7 +47,8 @@ class ServerSettings:
     port: int = 8000  # PORT, set by the platform
     workers: int = 1  # WEB_CONCURRENCY
     threads: int = 4  # GUNICORN_THREADS
-    timeout: int = 60  # GUNICORN_TIMEOUT, seconds a request may take before its worker is replaced
+    timeout: int = 60  # GUNICORN_TIMEOUT, seconds a worker may go silent (or take to boot) before it is replaced
+    request_timeout: int = 60  # REQUEST_TIMEOUT, seconds a request may run before it gets a 503 and its worker restarts
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServerSettings":
@@ -53,4 +58,5 @@ class ServerSettings:
             workers=_int(env, "WEB_CONCURRENCY", 1),
             threads=_int(env, "GUNICORN_THREADS", 4),
             timeout=_int(env, "GUNICORN_TIMEOUT", 60),
+            request_timeout=_int(env, "REQUEST_TIMEOUT", 60),
         )

@@ -1,6 +1,7 @@
 """JSON API: /api/detect, /api/classify, /api/model and /healthz (shape documented in openapi.yaml)."""
 
 import base64
+import functools
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 
 from model.annotate import annotate
-from model.image_io import decode_image
+from model.image_io import decode_image, inspect_image
 from model.pipeline import MaskPipeline
 from web.errors import ApiError
 from web.results import face_json, prediction_json
@@ -19,7 +20,7 @@ bp = Blueprint("api", __name__)
 
 OPENAPI_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
 
-_BLANK_FACE = np.zeros((1, 100, 100, 1), np.float32)
+HEALTHZ_PHOTO = Path(__file__).with_name("healthz_face.jpg")  # one masked face; source: healthz_face.LICENSE
 
 
 def _pipeline() -> MaskPipeline:
@@ -27,10 +28,22 @@ def _pipeline() -> MaskPipeline:
 
 
 def _decode_upload() -> np.ndarray:
-    return decode_image(image_bytes(request), current_app.config["MAX_PIXELS"])
+    """The upload decoded once its decode memory is reserved; the reservation lasts until the request ends."""
+    data = image_bytes(request)
+    header = inspect_image(data, current_app.config["MAX_PIXELS"])
+    g.decode_reservation = current_app.extensions["decode_budget"].reserve(header)
+    return decode_image(data, header=header)
+
+
+@bp.teardown_request
+def _release_decode_memory(_exc: BaseException | None) -> None:
+    cost = g.pop("decode_reservation", 0)
+    if cost:
+        current_app.extensions["decode_budget"].release(cost)
 
 
 ANNOTATE_VALUES = {"0": False, "false": False, "1": True, "true": True}
+JPEG_MAX_SIDE = 65_500  # the longest side OpenCV's JPEG encoder writes
 
 
 @bp.post("/api/detect")
@@ -41,6 +54,9 @@ def detect():
     start = time.perf_counter()
     image = _decode_upload()
     decoded = time.perf_counter()
+    if ANNOTATE_VALUES[annotate_value] and max(image.shape[:2]) > JPEG_MAX_SIDE:
+        raise ApiError(422, "too_large_to_annotate", f"The image is {image.shape[1]}×{image.shape[0]} pixels; an "
+                       f"annotated JPEG holds at most {JPEG_MAX_SIDE:,} pixels a side. Leave out annotate=1.")
     analysis = _pipeline().analyze(image)
     g.faces_found = len(analysis.faces)  # for the access log
     timings = {"decode": (decoded - start) * 1000, **analysis.timings_ms}
@@ -50,7 +66,7 @@ def detect():
         "faces": [face_json(f) for f in analysis.faces],
     }
     if ANNOTATE_VALUES[annotate_value]:
-        ok, jpeg = cv2.imencode(".jpg", annotate(image, analysis.faces), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        _, jpeg = cv2.imencode(".jpg", annotate(image, analysis.faces), [cv2.IMWRITE_JPEG_QUALITY, 90])
         body["annotated_image"] = base64.b64encode(jpeg.tobytes()).decode("ascii")
     timings["total"] = (time.perf_counter() - start) * 1000
     body["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
@@ -78,11 +94,20 @@ def openapi():
 
 @bp.get("/healthz")
 def healthz():
-    """Ready only when the network answers, so a platform never routes traffic to a worker that cannot."""
+    """Ready only when the whole pipeline works on a real photo, so traffic never goes to a worker that cannot.
+
+    The bundled face (decoded once) is detected and classified like an upload: about one request's work.
+    """
     try:
-        probabilities = _pipeline().classifier.predict(_BLANK_FACE)
+        faces = _pipeline().analyze(_healthz_image()).faces
     except Exception as exc:
-        raise ApiError(503, "model_unavailable", f"The model does not answer: {exc.__class__.__name__}") from exc
-    if probabilities.shape != (1, 2):
-        raise ApiError(503, "model_unavailable", "The model answers with the wrong shape.")
+        raise ApiError(503, "pipeline_unavailable",
+                       f"The pipeline fails on the bundled photo: {exc.__class__.__name__}") from exc
+    if len(faces) != 1:
+        raise ApiError(503, "pipeline_unavailable", f"The detector finds {len(faces)} faces in the bundled photo of one.")
     return jsonify(status="ok")
+
+
+@functools.cache
+def _healthz_image() -> np.ndarray:
+    return decode_image(HEALTHZ_PHOTO.read_bytes())

@@ -13,9 +13,11 @@ IMAGE_ERROR_STATUS = {"empty_image": 400, "not_an_image": 415, "unsupported_form
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """An answer for the client; `retry_after` (seconds) goes out as Retry-After on overload answers."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
 def error_response(status: int, code: str, message: str):
@@ -29,7 +31,10 @@ def _wants_json() -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message)
+        body, status = error_response(exc.status, exc.code, exc.message)
+        if exc.retry_after is not None:
+            body.headers["Retry-After"] = str(exc.retry_after)
+        return body, status
 
     @app.errorhandler(ImageError)
     def image_error(exc: ImageError):

@@ -3,6 +3,7 @@
 import json
 import logging
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, g, request
 
@@ -36,6 +37,9 @@ def register_http_policy(app: Flask) -> None:
     @app.after_request
     def finish(response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
+        if "Location" in response.headers:
+            # Werkzeug builds redirects (e.g. /static//x → /static/x) from the Host header, which any client sets.
+            response.headers["Location"] = _same_origin(response.headers["Location"])
         entry = {
             "method": request.method,
             "path": request.path,
@@ -46,3 +50,9 @@ def register_http_policy(app: Flask) -> None:
             entry["faces"] = g.faces_found
         access_log.info(json.dumps(entry))
         return response
+
+
+def _same_origin(location: str) -> str:
+    """The path, query and fragment of a redirect target: this app only ever redirects to itself."""
+    parts = urlsplit(location)
+    return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))

@@ -1,0 +1,281 @@
+"""Issue 14's probes replayed against real gunicorn (2 workers × 4 threads, as the Procfile runs it).
+
+Each probe gets the answer listed in docs/deploy.md ("What the app alone guarantees"), never a 500, and the server
+answers a real photo and /healthz right after it. The memory figures of large uploads are in the `load` test at
+the end; the slow-client probes need the buffering front and are in tests/test_front.py.
+"""
+
+import io
+import re
+import socket
+import struct
+import threading
+import time
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+import psutil
+import pytest
+import requests
+from PIL import Image
+
+from config import Settings
+from tests.support import ROOT, run_gunicorn, server_rss_mb
+
+PHONE_PHOTOS = ROOT / "tests" / "phone_photos"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    with run_gunicorn({"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"}, log_path) as (url, process):
+        yield url, process, log_path
+
+
+@pytest.fixture(scope="module")
+def photo(one_face_photo) -> bytes:
+    return one_face_photo[0].read_bytes()
+
+
+def raw_http(url: str, request: bytes, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (malformed on purpose) and read the whole answer; status, headers, body."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        answer = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
+def chunked(body: bytes, chunk: int = 1 << 20) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + chunk]), body[i : i + chunk])
+                    for i in range(0, len(body), chunk)) + b"0\r\n\r\n"
+
+
+def post_request(path: str, content_type: str, body: bytes, extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n{extra}"
+            f"Connection: close\r\n\r\n").encode() + body
+
+
+def length(body: bytes) -> str:
+    return f"Content-Length: {len(body)}\r\n"
+
+
+def assert_still_serving(url: str, photo: bytes) -> None:
+    response = requests.post(f"{url}/api/detect", data=photo, headers={"Content-Type": "image/jpeg"}, timeout=60)
+    assert response.status_code == 200 and len(response.json()["faces"]) == 1
+    assert requests.get(f"{url}/healthz", timeout=30).json() == {"status": "ok"}
+
+
+def png(array: np.ndarray) -> bytes:
+    return cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes()
+
+
+def mpo(photo: bytes) -> bytes:
+    image = Image.open(io.BytesIO(photo))
+    buffer = io.BytesIO()
+    image.save(buffer, "MPO", save_all=True, append_images=[image.convert("L").convert("RGB")], quality=90)
+    return buffer.getvalue()
+
+
+def malformed_exif(photo: bytes) -> bytes:
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01" + struct.pack(">HHI", 0x0112, 2, 4) + b"abc\x00" + b"\x00" * 4
+    payload = b"Exif\x00\x00" + tiff
+    return photo[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + photo[2:]
+
+
+def truncated_big_jpeg() -> bytes:
+    return cv2.imencode(".jpg", np.zeros((6000, 6000), np.uint8))[1].tobytes()[:631]
+
+
+def multipart(parts: int, image: bytes) -> tuple[str, bytes]:
+    fields = b"".join(b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(parts - 1))
+    body = fields + b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n' \
+        b"Content-Type: image/jpeg\r\n\r\n" + image + b"\r\n--b--\r\n"
+    return "multipart/form-data; boundary=b", body
+
+
+def test_uploads_that_must_be_refused_get_a_json_4xx_and_the_server_keeps_serving(server, photo):
+    url, process, log_path = server
+    workers = {p.pid for p in psutil.Process(process.pid).children()}
+    eleven_mb = np.random.default_rng(0).integers(0, 256, 11 * 2**20, dtype=np.uint8).tobytes()
+    chunked_header = "Transfer-Encoding: chunked\r\n"
+    big_form_type, big_form = multipart(1, photo + eleven_mb)
+    parts_type, parts_body = multipart(1001, photo)
+    wide = png(np.zeros((2, 65_501), np.uint8))
+    bomb = png(np.zeros((30_000, 30_000), np.uint8))
+    truncated = truncated_big_jpeg()
+    probes = [
+        ("malformed chunk size", post_request("/api/detect", "image/jpeg", b"zz\r\nabc\r\n0\r\n\r\n", chunked_header),
+         400, "malformed_body"),
+        ("malformed chunk in multipart", post_request("/api/detect", "multipart/form-data; boundary=b",
+                                                      b"zz\r\nabc\r\n0\r\n\r\n", chunked_header),
+         400, "malformed_body"),
+        ("chunked raw body over 10 MiB", post_request("/api/detect", "image/jpeg", chunked(photo + eleven_mb),
+                                                      chunked_header), 413, "too_large"),
+        ("chunked multipart over 10 MiB", post_request("/api/detect", big_form_type, chunked(big_form),
+                                                       chunked_header), 413, "too_large"),
+        ("1,001 multipart parts", post_request("/api/detect", parts_type, parts_body, length(parts_body)),
+         413, "too_many_parts"),
+        ("annotate a 65,501-px-wide image", post_request("/api/detect?annotate=1", "image/png", wide, length(wide)),
+         422, "too_large_to_annotate"),
+        ("631-byte JPEG that says 6000×6000", post_request("/api/detect", "image/jpeg", truncated, length(truncated)),
+         415, "not_an_image"),
+        ("30,000×30,000 PNG", post_request("/api/detect", "image/png", bomb, length(bomb)), 422, "too_many_pixels"),
+    ]
+    for name, request, status, code in probes:
+        started = time.monotonic()
+        got, headers, body = raw_http(url, request)
+        assert (got, re.search(rb'"code": ?"(\w+)"', body).group(1).decode()) == (status, code), (name, body[:300])
+        assert headers["Content-Type"] == "application/json" and b"message" in body, name
+        assert time.monotonic() - started < 20, name
+        assert_still_serving(url, photo)
+    assert {p.pid for p in psutil.Process(process.pid).children()} == workers  # no worker died
+    assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+def test_phone_photos_are_analysed(server, photo):
+    url, _, _ = server
+    heic = (PHONE_PHOTOS / "face.heic").read_bytes()
+    for name, data, content_type in [("MPO", mpo(photo), "image/jpeg"),
+                                     ("malformed EXIF orientation", malformed_exif(photo), "image/jpeg"),
+                                     ("HEIC", heic, "image/heic")]:
+        response = requests.post(f"{url}/api/detect", files={"image": ("photo", data, content_type)}, timeout=60)
+        assert response.status_code == 200 and len(response.json()["faces"]) == 1, (name, response.text[:200])
+
+
+def test_untrusted_host_never_reaches_a_location_header(server):
+    url, _, _ = server
+    status, headers, _ = raw_http(url, b"GET /static//js/api.js HTTP/1.1\r\nHost: evil.example\r\n"
+                                       b"Connection: close\r\n\r\n")
+    assert status == 308 and headers["Location"] == "/static/js/api.js"
+
+
+def test_what_already_held_still_holds(server, photo):
+    url, _, _ = server
+    bomb = png(np.zeros((30_000, 30_000), np.uint8))
+    started = time.monotonic()
+    response = requests.post(f"{url}/api/detect", data=bomb, headers={"Content-Type": "image/png"}, timeout=30)
+    assert response.status_code == 422 and time.monotonic() - started < 5  # from the header, in milliseconds
+    gif = cv2.imencode(".bmp", np.zeros((10, 10, 3), np.uint8))[1].tobytes()
+    assert requests.post(f"{url}/api/detect", data=gif, headers={"Content-Type": "image/bmp"}, timeout=30
+                         ).status_code == 415
+    for path in ("/", "/webcam", "/api/model", "/healthz", "/static/js/webcam.js", "/api/nothing"):
+        headers = requests.get(f"{url}{path}", timeout=30).headers
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+
+
+def test_memory_bombs_inside_the_pixel_limit_are_refused_or_decoded_within_the_budget(server, photo):
+    """Issue 14's 155 KB RGBA PNG of 7000×5700 would need 304 MB to decode: refused from its header. The largest
+    RGBA PNG the default DECODE_MEMORY_MB allows decodes, in integers."""
+    url, _, _ = server
+    bomb = np.zeros((5700, 7000, 4), np.uint8)
+    bomb[..., 3] = 128
+    data = png(bomb)
+    started = time.monotonic()
+    response = requests.post(f"{url}/api/detect", data=data, headers={"Content-Type": "image/png"}, timeout=60)
+    assert response.status_code == 422 and "MB" in response.json()["error"]["message"]
+    assert time.monotonic() - started < 5  # from the header: no pixel decoded
+    response = requests.post(f"{url}/api/detect", data=LARGEST["8-bit RGBA PNG"](),
+                             headers={"Content-Type": "image/png"}, timeout=120)
+    assert response.status_code == 200 and response.json()["width"] == 5500
+    assert_still_serving(url, photo)
+
+
+def test_a_request_over_the_time_limit_gets_a_503_and_the_server_recovers(tmp_path, photo):
+    log_path = tmp_path / "server.log"
+    env = {"WEB_CONCURRENCY": "2", "REQUEST_TIMEOUT": "2", "MODEL_RUNTIME": "tflite"}
+    with run_gunicorn(env, log_path) as (url, _):
+        # A body that stops half way: the worker thread waits on it, as on a hung native call.
+        request = post_request("/api/detect", "image/jpeg", photo[:1000], f"Content-Length: {len(photo)}\r\n")
+        started = time.monotonic()
+        status, headers, body = raw_http(url, request, timeout=30)
+        took = time.monotonic() - started
+        assert status == 503 and b'"timeout"' in body and headers["Retry-After"] == "5"
+        assert 2 <= took < 10
+        assert_still_serving(url, photo)
+    assert "ran over REQUEST_TIMEOUT" in log_path.read_text(errors="replace")
+
+
+LARGEST = {  # the largest image of each kind that 10 MB, 40 MP and the 232 MB decode budget accept (docs/deploy.md)
+    "8-bit grey PNG": lambda: png(np.zeros((5700, 7000), np.uint8)),
+    "16-bit grey PNG": lambda: png(np.zeros((5700, 7000), np.uint16)),
+    "8-bit RGB PNG": lambda: png(np.zeros((5700, 7000, 3), np.uint8)),
+    "16-bit RGB PNG": lambda: png(np.zeros((5700, 7000, 3), np.uint16)),
+    "8-bit RGBA PNG": lambda: png(np.full((5500, 5500, 4), 128, np.uint8)),
+    "16-bit RGBA PNG": lambda: png(np.full((3890, 3890, 4), 30_000, np.uint16)),
+    "RGB JPEG": lambda: cv2.imencode(".jpg", np.zeros((5700, 7000, 3), np.uint8))[1].tobytes(),
+    "grey JPEG": lambda: cv2.imencode(".jpg", np.zeros((5700, 7000), np.uint8))[1].tobytes(),
+    "RGB WebP": lambda: cv2.imencode(".webp", np.zeros((2441, 16383, 3), np.uint8),
+                                     [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),
+    "RGBA WebP": lambda: cv2.imencode(".webp", np.full((2441, 12400, 4), 128, np.uint8),
+                                      [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),
+}
+
+
+@pytest.mark.load
+@pytest.mark.parametrize("runtime", ["tflite", "keras"])
+def test_four_concurrent_largest_uploads_of_each_kind(runtime, photo, capsys):
+    """Peak RSS of the whole server while four of the largest accepted images of one kind arrive at once."""
+    workers = 1 if runtime == "tflite" else 2
+    env = {"MODEL_RUNTIME": runtime, "WEB_CONCURRENCY": str(workers)}
+    lines = []
+    with run_gunicorn(env) as (url, process):
+        idle = server_rss_mb(process)
+        # Every thread's detector sizes itself to the largest input it has seen (1280 px): warm them all first.
+        warm_up = LARGEST["RGB JPEG"]()
+        threads = [threading.Thread(target=requests.post, args=(f"{url}/api/detect",),
+                                    kwargs={"data": warm_up, "headers": {"Content-Type": "image/jpeg"},
+                                            "timeout": 120}) for _ in range(4 * workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        warm = server_rss_mb(process)
+        peaks, answers = {}, {}
+        for kind, make in LARGEST.items():
+            data = make()
+            assert len(data) <= 10 * 2**20, kind
+            peak, statuses, stop = [idle], [], threading.Event()
+
+            def sample() -> None:
+                while not stop.wait(0.05):
+                    peak.append(server_rss_mb(process))
+
+            def upload() -> None:
+                response = requests.post(f"{url}/api/detect", data=data, timeout=120,
+                                         headers={"Content-Type": "image/" + kind.split()[-1].lower()})
+                statuses.append(response.status_code)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            clients = [threading.Thread(target=upload) for _ in range(4)]
+            started = time.monotonic()
+            for c in clients:
+                c.start()
+            for c in clients:
+                c.join(timeout=300)
+            stop.set()
+            sampler.join()
+            lines.append(f"{kind:16s} {len(data) / 1e6:6.2f} MB upload: statuses {sorted(statuses)}, "
+                         f"{time.monotonic() - started:5.1f} s, peak RSS {max(peak):5.0f} MB")
+            peaks[kind], answers[kind] = max(peak), sorted(statuses)
+            assert_still_serving(url, photo)
+    with capsys.disabled():
+        print(f"\n[memory] {runtime}, {workers} worker(s) × 4 threads: idle {idle:.0f} MB, {warm:.0f} MB once every "
+              "thread has detected on a large photo")
+        print("\n".join(f"[memory]   {line}" for line in lines))
+    assert all(statuses == [200] * 4 for statuses in answers.values()), answers
+    # Decodes queue for the budget: four at once cost no more than one budget per worker over the warm server.
+    budget_mb = Settings().decode_memory_bytes / 2**20
+    assert max(peaks.values()) <= warm + workers * budget_mb * 1.25, (warm, peaks)
