@@ -146,6 +146,7 @@ def launch_chromium(playwright, fake_video: Path | None = None, extra_args: list
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    failure_times: list[float] = field(default_factory=list)  # seconds from the start, one per failure
     seconds: float = 0.0
 
     @property
@@ -189,6 +190,7 @@ def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None 
             with lock:
                 if outcome:
                     result.failures.append(outcome)
+                    result.failure_times.append(sent - start)
                 else:
                     result.latencies_ms.append((time.monotonic() - sent) * 1000)
 
