@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from model.image_io import ImageError, ImageHeader, check_complete, decode_cost, decode_image, read_header
-from tests.conftest import encode
+from tests.support import encode
 
 
 @pytest.fixture(scope="module")
