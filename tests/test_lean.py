@@ -32,21 +32,23 @@ def test_keras_and_litert_agree_within_1e_4_on_real_faces(app, sample_scenes_dir
 
 LEAN_SCRIPT = """
 import json, sys
+import psutil
 from app import create_app
 from config import Settings
 app = create_app(Settings(model_runtime="tflite"))
 response = app.test_client().post("/api/detect", data=open(sys.argv[1], "rb").read(), content_type="image/jpeg")
 print(json.dumps({"faces": response.get_json()["faces"], "runtime": app.test_client().get("/api/model").get_json()["serving"]["runtime"],
-                  "tensorflow_loaded": any(m == "tensorflow" or m.startswith(("tensorflow.", "keras")) for m in sys.modules)}))
+                  "tensorflow_loaded": any(m == "tensorflow" or m.startswith(("tensorflow.", "keras")) for m in sys.modules),
+                  "child_processes": len(psutil.Process().children(recursive=True))}))
 """
 
 
-def test_lean_app_serves_the_same_answer_without_importing_tensorflow(client, one_face_photo):
+def test_lean_app_serves_the_same_answer_without_importing_tensorflow_or_starting_a_process(client, one_face_photo):
     path = one_face_photo[0]
     result = subprocess.run([sys.executable, "-c", LEAN_SCRIPT, str(path)], cwd=ROOT, env={**os.environ, "MODEL_RUNTIME": "tflite"},
                             capture_output=True, text=True, timeout=120, check=True)
     lean = json.loads(result.stdout.strip().splitlines()[-1])
-    assert lean["runtime"] == "tflite" and not lean["tensorflow_loaded"]
+    assert lean["runtime"] == "tflite" and not lean["tensorflow_loaded"] and lean["child_processes"] == 0
     default = client.post("/api/detect", data=path.read_bytes(), content_type="image/jpeg").get_json()
     assert [f["box"] for f in lean["faces"]] == [f["box"] for f in default["faces"]]
     assert [f["label"] for f in lean["faces"]] == [f["label"] for f in default["faces"]]
