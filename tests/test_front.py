@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import psutil
 import pytest
-import requests
 
 from tests.support import ROOT, free_port, run_load, scene_photos, wait_ready
 

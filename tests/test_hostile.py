@@ -248,11 +248,11 @@ def test_four_concurrent_largest_uploads_of_each_kind(runtime, photo, capsys):
             assert len(data) <= 10 * 2**20, kind
             peak, statuses, stop = [idle], [], threading.Event()
 
-            def sample() -> None:
+            def sample(stop: threading.Event = stop, peak: list = peak) -> None:
                 while not stop.wait(0.05):
                     peak.append(server_rss_mb(process))
 
-            def upload() -> None:
+            def upload(data: bytes = data, kind: str = kind, statuses: list = statuses) -> None:
                 response = requests.post(f"{url}/api/detect", data=data, timeout=120,
                                          headers={"Content-Type": "image/" + kind.split()[-1].lower()})
                 statuses.append(response.status_code)
