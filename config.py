@@ -22,8 +22,15 @@ class Settings:
     max_pixels: int = 40_000_000  # MAX_PIXELS: refuse decompression bombs before decoding
     log_level: str = "INFO"  # LOG_LEVEL
     debug: bool = False  # FLASK_DEBUG=1, development only
-    decode_memory_bytes: int = 232 * MB  # DECODE_MEMORY_MB: image decoding one process has in flight at most
+    decode_memory_mb: int | None = None  # DECODE_MEMORY_MB: see decode_memory_bytes
     decode_wait_seconds: int = 30  # DECODE_WAIT_SECONDS: how long an upload waits for that memory before a 503
+
+    @property
+    def decode_memory_bytes(self) -> int:
+        """Image decoding one process has in flight at most: by default 232 MB (a whole 40 MP image), 200 MB in
+        lean mode, whose point is a 512 MB instance (docs/deploy.md)."""
+        default = 200 if self.model_runtime == "tflite" else 232
+        return (self.decode_memory_mb or default) * MB
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -33,7 +40,7 @@ class Settings:
             model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else None,
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 10) * MB,
             max_pixels=_int(env, "MAX_PIXELS", 40_000_000),
-            decode_memory_bytes=_int(env, "DECODE_MEMORY_MB", 232) * MB,
+            decode_memory_mb=_int(env, "DECODE_MEMORY_MB", 0) or None,
             decode_wait_seconds=_int(env, "DECODE_WAIT_SECONDS", 30),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             debug=env.get("FLASK_DEBUG", "") in ("1", "true"),

@@ -7,6 +7,7 @@ the end; the slow-client probes need the buffering front and are in tests/test_f
 
 import io
 import re
+import signal
 import socket
 import struct
 import threading
@@ -21,6 +22,7 @@ import requests
 from PIL import Image
 
 from config import Settings
+from model.image_io import ImageHeader, decode_cost
 from tests.support import ROOT, run_gunicorn, server_rss_mb
 
 PHONE_PHOTOS = ROOT / "tests" / "phone_photos"
@@ -186,9 +188,9 @@ def test_memory_bombs_inside_the_pixel_limit_are_refused_or_decoded_within_the_b
     response = requests.post(f"{url}/api/detect", data=data, headers={"Content-Type": "image/png"}, timeout=60)
     assert response.status_code == 422 and "MB" in response.json()["error"]["message"]
     assert time.monotonic() - started < 5  # from the header: no pixel decoded
-    response = requests.post(f"{url}/api/detect", data=LARGEST["8-bit RGBA PNG"](),
-                             headers={"Content-Type": "image/png"}, timeout=120)
-    assert response.status_code == 200 and response.json()["width"] == 5500
+    width, height, data = largest("8-bit RGBA PNG", Settings())
+    response = requests.post(f"{url}/api/detect", data=data, headers={"Content-Type": "image/png"}, timeout=120)
+    assert response.status_code == 200 and (response.json()["width"], response.json()["height"]) == (width, height)
     assert_still_serving(url, photo)
 
 
@@ -207,20 +209,52 @@ def test_a_request_over_the_time_limit_gets_a_503_and_the_server_recovers(tmp_pa
     assert "ran over REQUEST_TIMEOUT" in log_path.read_text(errors="replace")
 
 
-LARGEST = {  # the largest image of each kind that 10 MB, 40 MP and the 232 MB decode budget accept (docs/deploy.md)
-    "8-bit grey PNG": lambda: png(np.zeros((5700, 7000), np.uint8)),
-    "16-bit grey PNG": lambda: png(np.zeros((5700, 7000), np.uint16)),
-    "8-bit RGB PNG": lambda: png(np.zeros((5700, 7000, 3), np.uint8)),
-    "16-bit RGB PNG": lambda: png(np.zeros((5700, 7000, 3), np.uint16)),
-    "8-bit RGBA PNG": lambda: png(np.full((5500, 5500, 4), 128, np.uint8)),
-    "16-bit RGBA PNG": lambda: png(np.full((3890, 3890, 4), 30_000, np.uint16)),
-    "RGB JPEG": lambda: cv2.imencode(".jpg", np.zeros((5700, 7000, 3), np.uint8))[1].tobytes(),
-    "grey JPEG": lambda: cv2.imencode(".jpg", np.zeros((5700, 7000), np.uint8))[1].tobytes(),
-    "RGB WebP": lambda: cv2.imencode(".webp", np.zeros((2441, 16383, 3), np.uint8),
-                                     [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),
-    "RGBA WebP": lambda: cv2.imencode(".webp", np.full((2441, 12400, 4), 128, np.uint8),
-                                      [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),
+def test_sigterm_lets_the_requests_in_flight_finish(tmp_path):
+    with run_gunicorn({"MODEL_RUNTIME": "tflite"}, tmp_path / "server.log") as (url, process):
+        width, _, data = largest("16-bit RGB PNG", Settings.from_env({"MODEL_RUNTIME": "tflite"}))
+        answers = []
+
+        def upload() -> None:
+            response = requests.post(f"{url}/api/detect?annotate=1", data=data,
+                                     headers={"Content-Type": "image/png"}, timeout=120)
+            answers.append((response, time.monotonic()))
+
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        time.sleep(0.3)  # decoding and annotating this many pixels takes seconds
+        terminated_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        uploading.join(timeout=120)
+        assert process.wait(timeout=60) == 0
+    response, answered_at = answers[0]
+    assert response.status_code == 200 and response.json()["width"] == width
+    assert answered_at > terminated_at  # it was in flight when the signal came
+
+
+KINDS = {  # kind → (format, extension, channels, sample type), as issue 14 lists them
+    "8-bit grey PNG": ("PNG", ".png", 1, np.uint8),
+    "16-bit grey PNG": ("PNG", ".png", 1, np.uint16),
+    "8-bit RGB PNG": ("PNG", ".png", 3, np.uint8),
+    "16-bit RGB PNG": ("PNG", ".png", 3, np.uint16),
+    "8-bit RGBA PNG": ("PNG", ".png", 4, np.uint8),
+    "16-bit RGBA PNG": ("PNG", ".png", 4, np.uint16),
+    "RGB JPEG": ("JPEG", ".jpg", 3, np.uint8),
+    "grey JPEG": ("JPEG", ".jpg", 1, np.uint8),
+    "RGB WebP": ("WEBP", ".webp", 3, np.uint8),
+    "RGBA WebP": ("WEBP", ".webp", 4, np.uint8),
 }
+
+
+def largest(kind: str, settings: Settings) -> tuple[int, int, bytes]:
+    """(width, height, encoded) of the largest image of `kind` that MAX_PIXELS and the decode budget accept."""
+    fmt, extension, channels, dtype = KINDS[kind]
+    per_pixel = decode_cost(ImageHeader(fmt, 1, 1, 1, channels == 4, dtype == np.uint16))
+    pixels = min(settings.max_pixels, settings.decode_memory_bytes // per_pixel)
+    width = 16383 if fmt == "WEBP" else 7000  # WebP's widest
+    height = pixels // width
+    array = np.full((height, width, channels), 128 if channels == 4 else 0, dtype)  # alpha half transparent
+    params = [cv2.IMWRITE_WEBP_QUALITY, 101] if fmt == "WEBP" else []  # lossless
+    return width, height, cv2.imencode(extension, array, params)[1].tobytes()
 
 
 @pytest.mark.load
@@ -229,11 +263,12 @@ def test_four_concurrent_largest_uploads_of_each_kind(runtime, photo, capsys):
     """Peak RSS of the whole server while four of the largest accepted images of one kind arrive at once."""
     workers = 1 if runtime == "tflite" else 2
     env = {"MODEL_RUNTIME": runtime, "WEB_CONCURRENCY": str(workers)}
+    settings = Settings.from_env(env)
     lines = []
     with run_gunicorn(env) as (url, process):
         idle = server_rss_mb(process)
         # Every thread's detector sizes itself to the largest input it has seen (1280 px): warm them all first.
-        warm_up = LARGEST["RGB JPEG"]()
+        warm_up = largest("RGB JPEG", settings)[2]
         threads = [threading.Thread(target=requests.post, args=(f"{url}/api/detect",),
                                     kwargs={"data": warm_up, "headers": {"Content-Type": "image/jpeg"},
                                             "timeout": 120}) for _ in range(4 * workers)]
@@ -243,8 +278,8 @@ def test_four_concurrent_largest_uploads_of_each_kind(runtime, photo, capsys):
             t.join(timeout=300)
         warm = server_rss_mb(process)
         peaks, answers = {}, {}
-        for kind, make in LARGEST.items():
-            data = make()
+        for kind in KINDS:
+            width, height, data = largest(kind, settings)
             assert len(data) <= 10 * 2**20, kind
             peak, statuses, stop = [idle], [], threading.Event()
 
@@ -267,7 +302,7 @@ def test_four_concurrent_largest_uploads_of_each_kind(runtime, photo, capsys):
                 c.join(timeout=300)
             stop.set()
             sampler.join()
-            lines.append(f"{kind:16s} {len(data) / 1e6:6.2f} MB upload: statuses {sorted(statuses)}, "
+            lines.append(f"{kind:16s} {width}×{height:<5d} {len(data) / 1e6:5.2f} MB: statuses {sorted(statuses)}, "
                          f"{time.monotonic() - started:5.1f} s, peak RSS {max(peak):5.0f} MB")
             peaks[kind], answers[kind] = max(peak), sorted(statuses)
             assert_still_serving(url, photo)
@@ -277,5 +312,5 @@ def test_four_concurrent_largest_uploads_of_each_kind(runtime, photo, capsys):
         print("\n".join(f"[memory]   {line}" for line in lines))
     assert all(statuses == [200] * 4 for statuses in answers.values()), answers
     # Decodes queue for the budget: four at once cost no more than one budget per worker over the warm server.
-    budget_mb = Settings().decode_memory_bytes / 2**20
+    budget_mb = settings.decode_memory_bytes / 2**20
     assert max(peaks.values()) <= warm + workers * budget_mb * 1.25, (warm, peaks)
