@@ -186,8 +186,8 @@ def _png_complete(data: bytes, header: ImageHeader) -> bool:
     return False
 
 
-def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
-    """Encoded JPEG/PNG/WebP/HEIF → upright uint8 BGR; alpha is composited on white, 16-bit scaled to 8-bit."""
+def inspect_image(data: bytes, max_pixels: int | None = None) -> ImageHeader:
+    """Everything that can refuse an image before its pixels are decoded: format, pixel count, completeness."""
     header = read_header(data)
     if max_pixels is not None and header.pixels > max_pixels:
         raise ImageError(
@@ -195,6 +195,15 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
             f"The image is {header.width}×{header.height} pixels; at most {max_pixels:,} pixels are allowed.",
         )
     check_complete(data, header)
+    return header
+
+
+def decode_image(data: bytes, max_pixels: int | None = None, header: ImageHeader | None = None) -> np.ndarray:
+    """Encoded JPEG/PNG/WebP/HEIF → upright uint8 BGR; alpha is composited on white, 16-bit scaled to 8-bit.
+
+    `header` is what `inspect_image` returned for these bytes, when the caller has already inspected them.
+    """
+    header = header or inspect_image(data, max_pixels)
     image = _decode_heif(data) if header.format == "HEIF" else _decode_opencv(data, header)
     for fix in _ORIENTATION_FIXES.get(header.orientation, []):
         image = fix(image)
