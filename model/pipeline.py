@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.classifier import Classifier, load_classifier
+from model.classifier import Classifier, load_card, load_classifier
 from model.detector import FaceDetector, load_detector
-from model.labels import CLASS_NAMES
+from model.labels import CLASS_NAMES, decide
 from model.preprocess import crop, preprocess_face
 
 
@@ -20,9 +20,9 @@ class Prediction:
     probabilities: dict[str, float]
 
     @classmethod
-    def from_probabilities(cls, probs: np.ndarray) -> "Prediction":
-        best = int(np.argmax(probs))
-        return cls(CLASS_NAMES[best], float(probs[best]), {n: float(p) for n, p in zip(CLASS_NAMES, probs, strict=True)})
+    def from_probabilities(cls, probs: np.ndarray, without_mask_threshold: float = 0.5) -> "Prediction":
+        chosen = int(decide(probs, without_mask_threshold))
+        return cls(CLASS_NAMES[chosen], float(probs[chosen]), {n: float(p) for n, p in zip(CLASS_NAMES, probs, strict=True)})
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,17 @@ class Analysis:
 
 
 class MaskPipeline:
-    def __init__(self, detector: FaceDetector, classifier: Classifier) -> None:
+    def __init__(self, detector: FaceDetector, classifier: Classifier, without_mask_threshold: float = 0.5) -> None:
         self.detector = detector
         self.classifier = classifier
+        self.without_mask_threshold = without_mask_threshold
 
     def classify_crops(self, crops: list[np.ndarray]) -> list[Prediction]:
         """All crops go through the network in one call."""
         if not crops:
             return []
         batch = np.stack([preprocess_face(c) for c in crops])
-        return [Prediction.from_probabilities(p) for p in self.classifier.predict(batch)]
+        return [Prediction.from_probabilities(p, self.without_mask_threshold) for p in self.classifier.predict(batch)]
 
     def analyze(self, image_bgr: np.ndarray) -> Analysis:
         start = time.perf_counter()
@@ -66,4 +67,9 @@ def load_pipeline(runtime: str = "keras", model_path: Path | None = None) -> Mas
 
 @functools.cache
 def _cached_pipeline(runtime: str, model_path: Path | None) -> MaskPipeline:
-    return MaskPipeline(load_detector(), load_classifier(runtime, model_path))
+    return MaskPipeline(load_detector(), load_classifier(runtime, model_path), without_mask_threshold(runtime, model_path))
+
+
+def without_mask_threshold(runtime: str = "keras", model_path: Path | None = None) -> float:
+    """The decision threshold chosen with the model (its card's `decision`), 0.5 for a card without one."""
+    return float(load_card(runtime, model_path).get("decision", {}).get("without_mask_threshold", 0.5))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from model.detector import load_detector
-from model.labels import CLASS_NAMES
+from model.labels import CLASS_NAMES, decide
 from tests.support import ROOT, encode
 from training.augment import DARKEST_GAIN, Underexpose, augmentation
 from training.dataset import load_dataset, load_scene_faces, stratified_split
@@ -107,6 +107,7 @@ def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, 
     assert sources["scenes-train"]["with_incorrect_mask_left_out"] == 1 and sources["scenes-train"]["faces"] > 0
     assert card["training"]["chosen_by"].startswith("balanced accuracy") and set(card["training"]["class_weight"]) == set(CLASS_NAMES)
     assert len(card["training"]["history"]["choice_balanced_accuracy"]) == 2
+    assert card["decision"]["without_mask_threshold"] in [float(t) for t in card["decision"]["balanced_accuracy_by_threshold"]]
     assert set(card["metrics"]["test_recall_by_exposure"]) == {"0.5", "0.25", "0.15", "0.05"}
     assert set(card["metrics"]["scenes_dev"]) >= {"detect_recall", "crop_accuracy", "per_class", "by_size"}
     assert (out / "mask_cnn.keras").exists() and (out / "mask_cnn.tflite").exists() and not (out / "checkpoints").exists()
@@ -213,3 +214,10 @@ def test_underexposure_darkens_half_the_faces_onto_the_8_bit_grid(small_faces):
     assert np.allclose(dark[darkened] * 255, np.round(dark[darkened] * 255), atol=1e-4)
     assert DARKEST_GAIN * 0.8 < gains.min() and gains.max() <= 1.0 + 1e-6
     assert np.mean(gains[darkened] < 0.15) > 0.3  # as dark as webcam frames in a dim room get
+
+
+def test_the_decision_threshold_moves_faces_to_without_mask_only():
+    probabilities = np.array([[0.9, 0.1], [0.7, 0.3], [0.5, 0.5], [0.2, 0.8]])
+    assert decide(probabilities).tolist() == [0, 0, 1, 1]
+    assert decide(probabilities, 0.3).tolist() == [0, 1, 1, 1]
+    assert decide(probabilities, 0.05).tolist() == [1, 1, 1, 1]

@@ -16,22 +16,24 @@ from tqdm import tqdm
 from model.classifier import load_classifier
 from model.detector import load_detector
 from model.image_io import decode_image
-from model.labels import CLASS_NAMES
-from model.pipeline import Face, MaskPipeline
+from model.labels import CLASS_NAMES, decide
+from model.pipeline import Face, MaskPipeline, without_mask_threshold
 from model.preprocess import crop
 from training.dataset import load_dataset
-from training.metrics import classification_report
+from training.metrics import classification_report, plot_contact_sheet
 from training.scenes import SIZE_BANDS, clip, match, read_voc, scene_files
 
 INCORRECT = "with_incorrect_mask"
 
 
-def evaluate_scenes(pipeline: MaskPipeline, scenes_dir: Path, find_faces: Callable[[Path], list[Face]] | None = None) -> dict:
+def evaluate_scenes(pipeline: MaskPipeline, scenes_dir: Path, find_faces: Callable[[Path], list[Face]] | None = None,
+                    misread: list[tuple[np.ndarray, str, str]] | None = None) -> dict:
     """Detection recall, classifier accuracy on ground-truth boxes, and end-to-end accuracy, per class and by
     face size; faces with a wrongly worn mask are reported apart (the share the model calls `without_mask`).
 
     `find_faces` maps an image file to its faces; it defaults to the in-process pipeline, and the web
     benchmark passes one that goes through the HTTP API, so that both are measured by the same code.
+    `misread`, when given, collects (crop, truth, prediction) for each two-class face misread on its labelled box.
     """
     rows = []  # (label, size band, detected, label on the ground-truth box, label end to end or None)
     pairs = scene_files(scenes_dir)
@@ -45,8 +47,11 @@ def evaluate_scenes(pipeline: MaskPipeline, scenes_dir: Path, find_faces: Callab
         labels = iter(p.label for p in on_truth)
         for ti, truth in enumerate(truths):
             found = ti in matched
-            rows.append((truth.label, truth.size_band, found, next(labels) if min(boxes[ti][2:]) > 0 else None,
+            on_box = next(labels) if min(boxes[ti][2:]) > 0 else None
+            rows.append((truth.label, truth.size_band, found, on_box,
                          faces[matched[ti]].prediction.label if found else None))
+            if misread is not None and on_box and truth.label in CLASS_NAMES and on_box != truth.label:
+                misread.append((crop(image, boxes[ti]), truth.label, on_box))
 
     def figures(selected: list[tuple]) -> dict:
         n = len(selected) or 1
@@ -97,7 +102,7 @@ def evaluate_folder(pipeline: MaskPipeline, folder: Path) -> dict:
     probabilities = np.concatenate(
         [pipeline.classifier.predict(dataset.x[i : i + 256]) for i in range(0, len(dataset.x), 256)]
     )
-    report = classification_report(dataset.y, probabilities.argmax(axis=1))
+    report = classification_report(dataset.y, decide(probabilities, pipeline.without_mask_threshold))
     report["skipped"] = dataset.skipped
     return report
 
@@ -110,13 +115,18 @@ def main() -> None:
     parser.add_argument("--runtime", choices=["keras", "tflite"], default="keras")
     parser.add_argument("--model", type=Path, help="model file (default: the committed one for the runtime)")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--contact-sheet", type=Path, help="--scenes: save the faces misread on their labelled boxes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    pipeline = MaskPipeline(load_detector(), load_classifier(args.runtime, args.model))
+    pipeline = MaskPipeline(load_detector(), load_classifier(args.runtime, args.model),
+                            without_mask_threshold(args.runtime, args.model))
     if args.scenes:
-        result = evaluate_scenes(pipeline, args.scenes)
+        misread: list[tuple[np.ndarray, str, str]] = []
+        result = evaluate_scenes(pipeline, args.scenes, misread=misread)
         print(summary(result))
+        if args.contact_sheet:
+            plot_contact_sheet(misread, args.contact_sheet, f"misread on labelled boxes, {args.scenes.name}")
     else:
         result = evaluate_folder(pipeline, args.folder)
         print(json.dumps(result, indent=2))

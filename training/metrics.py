@@ -59,3 +59,20 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_contact_sheet(faces: list[tuple[np.ndarray, str, str]], path: Path, title: str, columns: int = 12) -> None:
+    """Misread faces as the network sees them (grey, 100×100), each titled with its true label and size."""
+    from model.preprocess import preprocess_face
+
+    rows = max(1, -(-len(faces) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.35 + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (face, truth, _) in zip(axes.flat, faces, strict=False):
+        ax.imshow(preprocess_face(face)[..., 0], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{'bare' if truth == 'without_mask' else 'mask'} {min(face.shape[:2])}px", fontsize=7)
+    fig.suptitle(f"{title}: {len(faces)} faces (true label, shorter side)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

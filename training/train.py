@@ -29,7 +29,7 @@ from keras import ops
 
 from model.classifier import CARD_PATH, KERAS_PATH, TFLITE_PATH, KerasClassifier
 from model.detector import FaceDetector, load_detector
-from model.labels import CLASS_NAMES
+from model.labels import CLASS_NAMES, decide
 from model.network import build_model
 from model.pipeline import MaskPipeline
 from model.preprocess import INPUT_SHAPE
@@ -50,8 +50,10 @@ from training.metrics import classification_report, plot_confusion, plot_history
 log = logging.getLogger("training")
 
 
-def per_class_accuracy(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    predicted = probabilities.argmax(axis=1)
+THRESHOLDS = [round(t, 2) for t in np.arange(0.5, 0.04, -0.05)]  # of p(without_mask), from argmax's 0.5 down
+
+
+def per_class_accuracy(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {name: float(np.mean(predicted[y_true == k] == k)) for k, name in enumerate(CLASS_NAMES)}
 
 
@@ -75,7 +77,8 @@ class EpochRecord(keras.callbacks.Callback):
         entry = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._start, 1)}
         entry |= {k: round(float(v), 4) for k, v in (logs or {}).items()}
         if self.choose_on is not None:
-            accuracy = per_class_accuracy(self.choose_on.y, self.model.predict(self.choose_on.x, batch_size=256, verbose=0))
+            probabilities = self.model.predict(self.choose_on.x, batch_size=256, verbose=0)
+            accuracy = per_class_accuracy(self.choose_on.y, probabilities.argmax(axis=1))
             entry |= {f"choice_{name}": round(a, 4) for name, a in accuracy.items()}
             entry["choice_balanced_accuracy"] = round(float(np.mean(list(accuracy.values()))), 4)
             better = self.record["best"] is None or entry["choice_balanced_accuracy"] > self.record["best"]["choice_balanced_accuracy"]
@@ -147,20 +150,31 @@ def concatenate(*parts: FaceDataset) -> FaceDataset:
     return FaceDataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), "", [])
 
 
-def measure(model: keras.Model, test: FaceDataset, detector: FaceDetector, scenes: dict[str, Path]) -> dict:
+def choose_threshold(classifier: KerasClassifier, choose_on: FaceDataset) -> dict:
+    """The decision threshold of best balanced accuracy on the faces runs are chosen by; a tie goes to the one
+    nearest 0.5 (plain argmax)."""
+    probabilities = classifier.predict(choose_on.x)
+    scores = {t: float(np.mean(list(per_class_accuracy(choose_on.y, decide(probabilities, t)).values())))
+              for t in THRESHOLDS}
+    best = max(THRESHOLDS, key=lambda t: scores[t])  # max keeps the first of equals, and THRESHOLDS start at 0.5
+    return {"without_mask_threshold": best, "balanced_accuracy_by_threshold": {f"{t:g}": round(s, 4) for t, s in scores.items()}}
+
+
+def measure(model: keras.Model, test: FaceDataset, detector: FaceDetector, scenes: dict[str, Path],
+            threshold: float) -> dict:
     """The card's metrics, from the serving code path: test split, the test split darkened, and real photos."""
     classifier = KerasClassifier(model)
-    report = classification_report(test.y, classifier.predict(test.x).argmax(axis=1))
+    report = classification_report(test.y, decide(classifier.predict(test.x), threshold))
     log.info("test accuracy %.4f", report["accuracy"])
     recall_by_exposure = {}  # webcam frames in a dim room: the same test faces with every pixel scaled down
     for exposure in (0.5, 0.25, 0.15, 0.05):
         dark = ops.convert_to_numpy(darken(test.x, exposure))
-        by_class = classification_report(test.y, classifier.predict(dark).argmax(axis=1))["per_class"]
+        by_class = classification_report(test.y, decide(classifier.predict(dark), threshold))["per_class"]
         recall_by_exposure[f"{exposure:g}"] = {name: round(c["recall"], 4) for name, c in by_class.items()}
     metrics = {"test": report, "test_recall_by_exposure": recall_by_exposure}
     for name, folder in scenes.items():
         if folder and folder.is_dir():
-            metrics[name] = evaluate_scenes(MaskPipeline(detector, classifier), folder)
+            metrics[name] = evaluate_scenes(MaskPipeline(detector, classifier, threshold), folder)
             log.info("%s: %s", name, json.dumps({k: v for k, v in metrics[name].items() if not isinstance(v, dict)}))
     return metrics
 
@@ -253,8 +267,12 @@ def main() -> None:
         if card["training_data"]["sources"]["face-mask"]["fingerprint_sha256"] != faces.fingerprint:
             raise SystemExit(f"{model_path} was trained on other data than {args.data}")
         model = keras.models.load_model(model_path, compile=False)  # the file as it will ship
+        if choose_on is not None:
+            card["decision"] = {**choose_threshold(KerasClassifier(model), choose_on),
+                                "chosen_by": f"balanced accuracy on the labelled faces of {args.choose_on}"}
+        threshold = card.get("decision", {}).get("without_mask_threshold", 0.5)
         card["metrics"] = measure(model, subset(faces, test_idx), detector,
-                                  {"scenes_val": args.choose_on, "scenes_dev": args.scenes})
+                                  {"scenes_val": args.choose_on, "scenes_dev": args.scenes}, threshold)
         export_tflite(model, args.out / TFLITE_PATH.name)
         args.plots.mkdir(parents=True, exist_ok=True)
         plot_history(card["training"]["history"], args.plots / "curves.png")
