@@ -217,7 +217,7 @@ def _decode_opencv(data: bytes, header: ImageHeader) -> np.ndarray:
         raise ImageError("not_an_image", "The image data is damaged or truncated.")
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         return _composite_on_white(pixels)
-    if pixels.ndim == 2:  # an alpha-less palette read unchanged
+    if pixels.ndim == 2:  # grey with a transparent colour key (tRNS): OpenCV reads it without the key
         return cv2.cvtColor(_to_8_bit(pixels), cv2.COLOR_GRAY2BGR)
     return _to_8_bit(pixels)
 
