@@ -8,7 +8,9 @@ const status = document.getElementById("status");
 const results = document.getElementById("results");
 const template = document.getElementById("result-template");
 const maxBytes = Number(form.dataset.maxBytes);
-const ACCEPTED = ["image/jpeg", "image/png", "image/webp"];
+const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"];
+// Browsers that cannot show HEIC often leave its type empty: the name tells.
+const accepted = (file) => ACCEPTED.includes(file.type) || /\.hei[cf]$/i.test(file.name);
 
 async function analyse(file) {
   const card = template.content.firstElementChild.cloneNode(true);
@@ -20,9 +22,9 @@ async function analyse(file) {
   summaryLine.textContent = "Analysing…";
   results.prepend(card);
   try {
-    if (!ACCEPTED.includes(file.type)) throw new Error("This file type is not supported; choose a JPEG, PNG or WebP photo.");
+    if (!accepted(file)) throw new Error("This file type is not supported; choose a JPEG, PNG, WebP or HEIC photo.");
     if (file.size > maxBytes) throw new Error(`This file is larger than ${maxBytes / 1048576} MB.`);
-    const result = await detect(file, { annotate: true });
+    const result = await detect(file.type ? file : file.slice(0, file.size, "image/heic"), { annotate: true });
     const url = `data:image/jpeg;base64,${result.annotated_image}`;
     summaryLine.textContent = summary(result.faces);
     image.src = download.href = url;
