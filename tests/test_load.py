@@ -25,7 +25,7 @@ def test_sixteen_clients_for_sixty_seconds_then_no_leak_over_5000_requests(photo
         warm = run_load(url, photos, 16, total=500, seconds=120)
         rss_500 = server_rss_mb(process)
         steady = run_load(url, photos, 16, seconds=60)
-        rest = run_load(url, photos, 16, total=max(0, 5000 - warm.requests - steady.requests), seconds=300)
+        rest = run_load(url, photos, 16, total=max(0, 5000 - warm.requests - steady.requests), seconds=180)
         rss_5000 = server_rss_mb(process)
     with capsys.disabled():
         print(f"\n[load] 16 clients, 60 s: {steady.summary()}")
@@ -35,7 +35,9 @@ def test_sixteen_clients_for_sixty_seconds_then_no_leak_over_5000_requests(photo
     assert abs(rss_5000 / rss_500 - 1) <= 0.10
 
 
-def test_killing_a_worker_under_load_fails_at_most_one_percent(photos, capsys):
+def test_killing_a_worker_under_load_costs_each_client_at_most_its_connection(photos, capsys):
+    """The requests lost are those on the killed worker's connections: at most one per client, and never an
+    HTTP error. (A share of all requests, as this asserted before, depends on the machine's speed.)"""
     with run_gunicorn({"WEB_CONCURRENCY": "2"}) as (url, process):
         run_load(url, photos, 16, total=100, seconds=60)  # warm both workers
         original = {p.pid for p in psutil.Process(process.pid).children()}
@@ -49,4 +51,5 @@ def test_killing_a_worker_under_load_fails_at_most_one_percent(photos, capsys):
     with capsys.disabled():
         print(f"\n[load] worker killed after 10 s of 40 s: {result.summary()}; failures: {sorted(set(result.failures))}")
     assert min(original) not in replaced and len(replaced) == 2
-    assert len(result.failures) <= 0.01 * result.requests
+    assert len(result.failures) <= 16
+    assert all(failure.endswith("Error") for failure in result.failures), result.failures  # no 5xx answers
