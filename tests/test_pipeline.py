@@ -39,15 +39,29 @@ def test_committed_photos_end_to_end(app, sample_scenes_dir):
 def test_scenes_dev_figures(app, scenes_dir):
     """End to end on all real photos of scenes-dev, by the code the published figures come from.
 
-    Detection and end to end hold the issue's targets; accuracy on the ground-truth boxes holds a regression floor
-    below the issue's 0.90, which the model does not reach yet (docs/training.md).
+    Detection and end to end hold the issues' targets; accuracy on the ground-truth boxes holds regression floors
+    just under the committed model's figures: bare faces miss the 0.93 target (docs/training.md).
     """
     figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_dir)
     assert figures["faces"] == 129
-    assert figures["detect_recall"] >= 0.93
-    assert all(c["detect_recall"] >= 0.90 for c in figures["per_class"].values())
-    assert figures["crop_accuracy"] >= 0.87
-    assert figures["end_to_end_accuracy"] >= 0.85
+    assert figures["detect_recall"] >= 0.95
+    assert all(c["detect_recall"] >= 0.95 for c in figures["per_class"].values())
+    assert figures["per_class"]["with_mask"]["crop_accuracy"] >= 0.95
+    assert figures["per_class"]["without_mask"]["crop_accuracy"] >= 0.78
+    assert figures["end_to_end_accuracy"] >= 0.90
+
+
+def test_scenes_val_figures(app, scenes_val_dir):
+    """The photos runs and thresholds are chosen on: regression floors just under the committed model's figures,
+    which miss the issue's 0.90 per class (docs/training.md); wrongly worn masks are reported apart."""
+    figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_val_dir)
+    assert figures["per_class"]["with_mask"]["faces"] == 347 and figures["per_class"]["without_mask"]["faces"] == 171
+    assert figures["per_class"]["with_mask"]["detect_recall"] >= 0.90
+    assert figures["per_class"]["without_mask"]["detect_recall"] >= 0.93
+    assert figures["per_class"]["with_mask"]["crop_accuracy"] >= 0.87
+    assert figures["per_class"]["without_mask"]["crop_accuracy"] >= 0.81
+    assert all(c["crop_accuracy"] >= 0.88 for c in figures["by_size"][">=48"].values())
+    assert figures["with_incorrect_mask"]["faces"] == 62
 
 
 def test_no_face_means_no_network_call(app):
