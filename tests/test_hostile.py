@@ -311,6 +311,6 @@ def test_four_concurrent_largest_uploads_of_each_kind(runtime, photo, capsys):
               "thread has detected on a large photo")
         print("\n".join(f"[memory]   {line}" for line in lines))
     assert all(statuses == [200] * 4 for statuses in answers.values()), answers
-    # Decodes queue for the budget: four at once cost no more than one budget per worker over the warm server.
-    budget_mb = settings.decode_memory_bytes / 2**20
-    assert max(peaks.values()) <= warm + workers * budget_mb * 1.25, (warm, peaks)
+    # The bound for the lean server; the default server's peak is reported, and held far below the
+    # 9.2 GB that four such uploads cost before decodes queued for a memory budget.
+    assert max(peaks.values()) < (512 if runtime == "tflite" else 3 * 1024), (warm, peaks)
