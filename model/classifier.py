@@ -58,6 +58,9 @@ class KerasClassifier:
         return self._forward(batch).numpy()
 
 
+MAX_LITE_BATCH = 8
+
+
 class LiteClassifier:
     runtime = "tflite"
 
@@ -75,6 +78,12 @@ class LiteClassifier:
         self._lock = threading.Lock()  # an interpreter holds state between set_tensor and get_tensor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        """At most MAX_LITE_BATCH faces per invocation: the interpreter keeps the memory of the largest batch it
+        has run, so one crowded photo would otherwise set the worker's size for good."""
+        chunks = [batch[i : i + MAX_LITE_BATCH] for i in range(0, len(batch), MAX_LITE_BATCH)] or [batch]
+        return np.concatenate([self._predict_chunk(chunk) for chunk in chunks])
+
+    def _predict_chunk(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             if batch.shape != self._batch_shape:
                 self._interpreter.resize_tensor_input(self._input, batch.shape)
