@@ -20,7 +20,7 @@ bp = Blueprint("api", __name__)
 
 OPENAPI_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
 
-HEALTHZ_PHOTO = Path(__file__).with_name("healthz_face.jpg")  # one masked face; source: healthz_face.LICENSE
+HEALTHZ_PHOTO = Path(__file__).parents[1] / "static" / "healthz_face.jpg"  # one masked face; source: static/healthz_face.LICENSE
 
 
 def _pipeline() -> MaskPipeline:
