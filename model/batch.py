@@ -12,11 +12,9 @@ from pathlib import Path
 import cv2
 
 from model.annotate import annotate
-from model.image_io import ImageError, decode_image
+from model.image_io import IMAGE_SUFFIXES, ImageError, decode_image
 from model.pipeline import load_pipeline
 from web.results import face_json
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
 def image_paths(inputs: list[Path]) -> list[Path]:

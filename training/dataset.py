@@ -14,14 +14,13 @@ import numpy as np
 from tqdm import tqdm
 
 from model.detector import FaceDetector
-from model.image_io import ImageError, decode_image
+from model.image_io import IMAGE_SUFFIXES, ImageError, decode_image
 from model.labels import CLASS_NAMES
 from model.preprocess import crop, preprocess_face, to_unit_range
 from training.scenes import clip, match, read_voc, scene_files
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 VAL_FRACTION, TEST_FRACTION, SPLIT_SEED = 0.15, 0.15, 42  # the training command's split, which tests reuse
 
 
