@@ -105,6 +105,35 @@ def test_webcam_draws_boxes_and_shows_frames_per_second(browser, base_url):
     context.close()
 
 
+def test_webcam_sends_each_camera_frame_once_with_at_most_two_in_flight(browser, base_url):
+    context = browser.new_context(permissions=["camera"])
+    page = context.new_page()
+    outstanding: set = set()
+    sent: list[float] = []
+    most = 0
+
+    def on_request(request) -> None:
+        nonlocal most
+        if request.url.endswith("/api/detect"):
+            outstanding.add(request)
+            sent.append(time.monotonic())
+            most = max(most, len(outstanding))
+
+    page.on("request", on_request)
+    page.on("requestfinished", lambda request: outstanding.discard(request))
+    page.on("requestfailed", lambda request: outstanding.discard(request))
+    page.goto(base_url + "/webcam")
+    page.click("#start")
+    playwright_api.expect(page.locator("#fps")).to_have_text(re.compile(r"^[1-9]\d*$"), timeout=20_000)
+    window_start = time.monotonic()
+    page.wait_for_timeout(3000)
+    in_window = [t for t in sent if window_start <= t <= time.monotonic()]
+    page.click("#stop")
+    context.close()
+    assert 1 <= most <= 2
+    assert len(in_window) <= 3 * 30 + 3, f"{len(in_window)} frames in 3 s from a 30 fps camera: frames sent twice"
+
+
 def test_webcam_permission_denied_message(browser, base_url):
     context = browser.new_context()  # no camera permission: Chromium denies the request
     page = context.new_page()

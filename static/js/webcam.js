@@ -1,10 +1,11 @@
-// Webcam page: sends downscaled JPEG frames to /api/detect, one request in flight at a time,
-// and draws the answer over the video.
+// Webcam page: sends each camera frame, downscaled to JPEG, to /api/detect with up to two requests in flight,
+// and draws the newest answer over the video.
 import { detect } from "./api.js";
 import { drawFaces, summary } from "./faces.js";
 
 const FRAME_WIDTH = 480; // wide enough for faces across a room, small enough for a quick round trip
 const JPEG_QUALITY = 0.8;
+const IN_FLIGHT = 2; // the page grabs and sends a frame while the server works on the last one
 const RETRY_MS = 1000; // after a failed frame, so a server in trouble is not flooded
 const NO_FACE = "No face in view. Face the camera, come closer or add light.";
 
@@ -123,33 +124,56 @@ function grabFrame() {
   return new Promise((resolve) => frame.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Resolves when the camera shows a new frame (or after a while, so that a stopped video cannot hold a loop).
+function nextVideoFrame() {
+  return Promise.race([
+    new Promise((resolve) => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(resolve) : requestAnimationFrame(resolve))),
+    sleep(250),
+  ]);
+}
+
 async function loop(mine) {
   const current = () => mine === session;
+  const pending = new Set();
+  let failing = false; // after a failure, one frame at a time, a second apart, until one is answered
+  let shownSent = 0; // when the answer on screen was sent: a late answer never replaces a newer one
+
+  async function send(blob) {
+    const sent = performance.now();
+    try {
+      const result = await detect(blob);
+      failing = false;
+      if (!current() || sent < shownSent) return;
+      shownSent = sent;
+      lastResult = result;
+      showMessage("");
+      const now = performance.now();
+      completions = completions.filter((t) => now - t < 1000).concat(now);
+      fpsOut.textContent = completions.length.toFixed(0);
+      latencyOut.textContent = `${Math.round(now - sent)} ms`;
+      faceCountOut.textContent = summary(lastResult.faces, NO_FACE);
+      draw();
+    } catch (error) {
+      failing = true;
+      if (current()) showMessage(`The server could not analyse the frame: ${error.message}`);
+      await sleep(RETRY_MS);
+    }
+  }
+
   while (current()) {
     if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) {
       await new Promise((resolve) => requestAnimationFrame(resolve));
       continue;
     }
-    const blob = await grabFrame();
-    const sent = performance.now();
-    let result;
-    try {
-      result = await detect(blob);
-    } catch (error) {
-      if (!current()) break;
-      showMessage(`The server could not analyse the frame: ${error.message}`);
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    if (pending.size >= (failing ? 1 : IN_FLIGHT)) {
+      await Promise.race(pending);
       continue;
     }
-    if (!current()) break;
-    lastResult = result;
-    showMessage("");
-    const now = performance.now();
-    completions = completions.filter((t) => now - t < 1000).concat(now);
-    fpsOut.textContent = completions.length.toFixed(0);
-    latencyOut.textContent = `${Math.round(now - sent)} ms`;
-    faceCountOut.textContent = summary(lastResult.faces, NO_FACE);
-    draw();
+    const request = send(await grabFrame()).finally(() => pending.delete(request));
+    pending.add(request);
+    await nextVideoFrame(); // each camera frame is sent once at most: the camera sets the pace
   }
 }
 
