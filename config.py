@@ -16,8 +16,7 @@ def _int(environ: dict[str, str], name: str, default: int) -> int:
 class Settings:
     """Settings of the Flask app (one per process)."""
 
-    model_runtime: str = "keras"  # MODEL_RUNTIME: keras (TensorFlow) or tflite (lean, LiteRT only)
-    model_path: Path | None = None  # MODEL_PATH: default model/mask_cnn.keras or .tflite by runtime
+    model_path: Path | None = None  # MODEL_PATH: a LiteRT export (.tflite, its card beside it); default model/mask_cnn.tflite
     max_upload_bytes: int = 10 * MB  # MAX_UPLOAD_MB
     max_pixels: int = 40_000_000  # MAX_PIXELS: refuse decompression bombs before decoding
     log_level: str = "INFO"  # LOG_LEVEL
@@ -27,16 +26,14 @@ class Settings:
 
     @property
     def decode_memory_bytes(self) -> int:
-        """Image decoding one process has in flight at most: by default 232 MB (a whole 40 MP image), 200 MB in
-        lean mode, whose point is a 512 MB instance (docs/deploy.md)."""
-        default = 200 if self.model_runtime == "tflite" else 232
-        return (self.decode_memory_mb or default) * MB
+        """Image decoding one process has in flight at most: by default 200 MB, so that a worker with four large
+        uploads at once stays within a 512 MB instance (docs/deploy.md)."""
+        return (self.decode_memory_mb or 200) * MB
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if environ is None else environ)
         return cls(
-            model_runtime=env.get("MODEL_RUNTIME", "keras").strip().lower(),
             model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else None,
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 10) * MB,
             max_pixels=_int(env, "MAX_PIXELS", 40_000_000),

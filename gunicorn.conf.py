@@ -17,8 +17,8 @@ threads = _server.threads
 timeout = _server.timeout
 graceful_timeout = 30
 keepalive = 5
-# Each worker loads TensorFlow and the model after the fork: TensorFlow is not fork-safe once initialised, and
-# with --preload every request to a forked worker hung (docs/benchmarks.md, "Serving").
+# Each worker loads the detector and the model after the fork, so that no native thread pool crosses a fork
+# (with TensorFlow, which the server once ran, --preload hung every request: docs/benchmarks.md, "Serving").
 preload_app = False
 # Recycle workers now and then so that slow growth in a long-lived process cannot pile up.
 max_requests = 5000
@@ -45,11 +45,11 @@ def on_starting(server) -> None:
     import sys
 
     from config import Settings
-    from model.classifier import ModelLoadError, check_model_file
+    from model.classifier import TFLITE_PATH, ModelLoadError, check_model_file
 
     settings = Settings.from_env()
     try:
-        check_model_file(settings.model_runtime, settings.model_path)
+        check_model_file(settings.model_path or TFLITE_PATH)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

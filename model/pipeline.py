@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.classifier import Classifier, load_card, load_classifier
+from model.classifier import TFLITE_PATH, Classifier, LiteClassifier, load_card
 from model.detector import FaceDetector, load_detector
 from model.labels import CLASS_NAMES, decide
 from model.preprocess import crop, preprocess_face
@@ -60,16 +60,16 @@ class MaskPipeline:
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 
-def load_pipeline(runtime: str = "keras", model_path: Path | None = None) -> MaskPipeline:
+def load_pipeline(model_path: Path = TFLITE_PATH) -> MaskPipeline:
     """Loaded once per process and shared by every app made in it."""
-    return _cached_pipeline(runtime, model_path)
+    return _cached_pipeline(model_path)
 
 
 @functools.cache
-def _cached_pipeline(runtime: str, model_path: Path | None) -> MaskPipeline:
-    return MaskPipeline(load_detector(), load_classifier(runtime, model_path), without_mask_threshold(runtime, model_path))
+def _cached_pipeline(model_path: Path) -> MaskPipeline:
+    return MaskPipeline(load_detector(), LiteClassifier(model_path), without_mask_threshold(model_path))
 
 
-def without_mask_threshold(runtime: str = "keras", model_path: Path | None = None) -> float:
+def without_mask_threshold(model_path: Path = TFLITE_PATH) -> float:
     """The decision threshold chosen with the model (its card's `decision`), 0.5 for a card without one."""
-    return float(load_card(runtime, model_path).get("decision", {}).get("without_mask_threshold", 0.5))
+    return float(load_card(model_path).get("decision", {}).get("without_mask_threshold", 0.5))

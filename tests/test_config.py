@@ -12,9 +12,9 @@ def test_defaults_when_nothing_is_set():
 
 
 def test_values_are_read_from_the_environment():
-    env = {"MODEL_RUNTIME": "TFLite", "MODEL_PATH": "/models/m.tflite",
+    env = {"MODEL_PATH": "/models/m.tflite",
            "MAX_UPLOAD_MB": "5", "MAX_PIXELS": "1000", "LOG_LEVEL": "debug", "FLASK_DEBUG": "1",
            "PORT": "5000", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "2", "GUNICORN_TIMEOUT": "30"}
-    assert Settings.from_env(env) == Settings("tflite", Path("/models/m.tflite"), 5 * MB, 1000, "DEBUG", True)
+    assert Settings.from_env(env) == Settings(Path("/models/m.tflite"), 5 * MB, 1000, "DEBUG", True)
     assert ServerSettings.from_env(env) == ServerSettings(5000, 3, 2, 30)
     assert ServerSettings.from_env({"PORT": " "}).port == 8000  # blank means unset

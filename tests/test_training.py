@@ -125,8 +125,8 @@ def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, 
     for key in ("detect_recall", "crop_accuracy", "end_to_end_accuracy"):
         assert 0.0 <= figures[key] <= 1.0 and key in figures["per_class"]["with_mask"]
 
-    folder = subprocess.run([sys.executable, "-m", "training.evaluate", "--folder", str(small_dataset), "--runtime",
-                             "tflite", "--model", str(out / "mask_cnn.tflite")], cwd=ROOT, check=True,
+    folder = subprocess.run([sys.executable, "-m", "training.evaluate", "--folder", str(small_dataset),
+                             "--model", str(out / "mask_cnn.tflite")], cwd=ROOT, check=True,
                             capture_output=True, text=True, timeout=300)
     result = json.loads(folder.stdout)
     assert sum(map(sum, result["confusion_matrix"])) == 26 and set(result["per_class"]) == set(CLASS_NAMES)

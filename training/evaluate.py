@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from model.classifier import load_classifier
+from model.classifier import TFLITE_PATH, KerasClassifier, LiteClassifier
 from model.detector import load_detector
 from model.image_io import decode_image
 from model.labels import CLASS_NAMES, decide
@@ -112,15 +112,15 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--folder", type=Path, help="class sub-folders with_mask/ and without_mask/")
     source.add_argument("--scenes", type=Path, help="images/ and PASCAL VOC annotations/")
-    parser.add_argument("--runtime", choices=["keras", "tflite"], default="keras")
-    parser.add_argument("--model", type=Path, help="model file (default: the committed one for the runtime)")
+    parser.add_argument("--model", type=Path, default=TFLITE_PATH,
+                        help="a .tflite export (as served, the default) or a .keras file, with its card beside it")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--contact-sheet", type=Path, help="--scenes: save the faces misread on their labelled boxes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    pipeline = MaskPipeline(load_detector(), load_classifier(args.runtime, args.model),
-                            without_mask_threshold(args.runtime, args.model))
+    classifier = KerasClassifier.load(args.model) if args.model.suffix == ".keras" else LiteClassifier(args.model)
+    pipeline = MaskPipeline(load_detector(), classifier, without_mask_threshold(args.model))
     if args.scenes:
         misread: list[tuple[np.ndarray, str, str]] = []
         result = evaluate_scenes(pipeline, args.scenes, misread=misread)
