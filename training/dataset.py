@@ -92,15 +92,15 @@ def load_dataset(data_dir: Path, detector: FaceDetector, cache_dir: Path | None 
 def load_scene_faces(scenes_dir: Path, detector: FaceDetector | None, cache_dir: Path | None = None) -> FaceDataset:
     """Every `with_mask` / `without_mask` face of a scenes folder (`with_incorrect_mask` is neither class).
 
-    With a detector, a labelled face is cropped on the detector's box where one matches it (IoU >= 0.4), so
-    training crops look like serving crops, and on its labelled box where the detector misses it: those are
-    the small and half-hidden faces the classifier must still read when they are found. Without a detector,
-    every face is cropped on its labelled box, as `evaluate` measures accuracy on ground-truth boxes.
+    Every face is cropped on its labelled box, as `evaluate` measures accuracy on ground-truth boxes. With a
+    detector, a face it finds (IoU >= 0.4) is cropped a second time on the detector's box, so training also
+    sees the crops the server makes; faces it misses keep their labelled crop: those are the small and
+    half-hidden faces the classifier must still read when they are found.
     """
     if scenes_dir.suffix == ".npz":
         return _read_cache(scenes_dir)
     pairs = scene_files(scenes_dir)
-    mode = detector.fingerprint if detector else "truth"
+    mode = f"{detector.fingerprint}+truth" if detector else "truth"
     cache = _cache_path("scenes8", scenes_dir, [p for pair in pairs for p in pair], mode, cache_dir)
     if cache and cache.exists():
         return _read_cache(cache)
@@ -117,9 +117,10 @@ def load_scene_faces(scenes_dir: Path, detector: FaceDetector | None, cache_dir:
             if truth.label not in CLASS_NAMES:
                 incorrect += 1
                 continue
-            box = boxes[matched[i]] if i in matched else clip(truth.box, image.shape)
-            if min(box[2:]) >= 2:
-                faces.append((preprocess_face(crop(image, box)), CLASS_NAMES.index(truth.label), i in matched))
+            crops = [(clip(truth.box, image.shape), False)] + ([(boxes[matched[i]], True)] if i in matched else [])
+            for box, by_detector in crops:
+                if min(box[2:]) >= 2:
+                    faces.append((preprocess_face(crop(image, box)), CLASS_NAMES.index(truth.label), by_detector))
         return data + xml_path.read_bytes(), faces, incorrect
 
     digest, faces, labels = hashlib.sha256(), [], []
