@@ -62,9 +62,6 @@ class KerasClassifier:
         return self._forward(batch).numpy()
 
 
-MAX_LITE_BATCH = 8
-
-
 class LiteClassifier:
     runtime = "tflite"
 
@@ -73,29 +70,25 @@ class LiteClassifier:
 
         try:
             self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+            self._input = self._interpreter.get_input_details()[0]["index"]
+            self._interpreter.resize_tensor_input(self._input, (1, *INPUT_SHAPE))
             self._interpreter.allocate_tensors()
         except Exception as exc:
             raise ModelLoadError(f"cannot load model file {path}: {exc.__class__.__name__}") from exc
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._batch_shape = tuple(self._interpreter.get_input_details()[0]["shape"])
+        output = self._interpreter.get_output_details()[0]
+        self._output, self._classes = output["index"], int(output["shape"][-1])
         self._lock = threading.Lock()  # an interpreter holds state between set_tensor and get_tensor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """At most MAX_LITE_BATCH faces per invocation: the interpreter keeps the memory of the largest batch it
-        has run, so one crowded photo would otherwise set the worker's size for good."""
-        chunks = [batch[i : i + MAX_LITE_BATCH] for i in range(0, len(batch), MAX_LITE_BATCH)] or [batch]
-        return np.concatenate([self._predict_chunk(chunk) for chunk in chunks])
-
-    def _predict_chunk(self, batch: np.ndarray) -> np.ndarray:
-        with self._lock:
-            if batch.shape != self._batch_shape:
-                self._interpreter.resize_tensor_input(self._input, batch.shape)
-                self._interpreter.allocate_tensors()
-                self._batch_shape = batch.shape
-            self._interpreter.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output).copy()
+        """One face per invocation, on an interpreter sized for one face once and for all: resized to each
+        photo's batch, its memory followed the last photo's face count (tens of MB up and down per worker)."""
+        probabilities = []
+        for face in np.asarray(batch, dtype=np.float32):
+            with self._lock:
+                self._interpreter.set_tensor(self._input, face[np.newaxis])
+                self._interpreter.invoke()
+                probabilities.append(self._interpreter.get_tensor(self._output)[0].copy())
+        return np.array(probabilities, dtype=np.float32).reshape(len(batch), self._classes)
 
 
 def check_model_file(path: Path = TFLITE_PATH) -> None:
