@@ -218,6 +218,12 @@ def test_underexposure_darkens_half_the_faces_onto_the_8_bit_grid(small_faces):
     assert np.mean(gains[darkened] < 0.15) > 0.3  # as dark as webcam frames in a dim room get
 
 
+def test_underexposure_darkens_the_share_it_is_given(small_faces):
+    faces = np.repeat(small_faces.x, 20, axis=0)
+    dark = keras.ops.convert_to_numpy(Underexpose(share=0.2, seed=1)(faces))
+    assert 0.13 < np.mean(~np.all(dark == faces, axis=(1, 2, 3))) < 0.27
+
+
 def test_the_decision_threshold_moves_faces_to_without_mask_only():
     probabilities = np.array([[0.9, 0.1], [0.7, 0.3], [0.5, 0.5], [0.2, 0.8]])
     assert decide(probabilities).tolist() == [0, 0, 1, 1]

@@ -20,11 +20,13 @@ def darken(faces: Tensor, gain: Tensor | float) -> Tensor:
 
 
 class Underexpose(keras.layers.Layer):
-    """Darkens half the faces by a gain between DARKEST_GAIN and 1 (log-uniform), as in dim webcam frames, which
-    the training photos lack: without it the network calls nearly every face in a frame at 15% exposure masked."""
+    """Darkens a share of the faces by a gain between DARKEST_GAIN and 1 (log-uniform), as in dim webcam frames,
+    which the training photos lack: without it the network calls nearly every face in a frame at 15% exposure
+    masked."""
 
-    def __init__(self, seed: int | None = None, **kwargs) -> None:
+    def __init__(self, share: float = 0.5, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.share = share
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, faces: Tensor, training: bool = True) -> Tensor:
@@ -32,7 +34,7 @@ class Underexpose(keras.layers.Layer):
             return faces
         shape = (ops.shape(faces)[0], 1, 1, 1)
         gain = ops.exp(keras.random.uniform(shape, math.log(DARKEST_GAIN), 0.0, seed=self.seed_generator))
-        chosen = keras.random.uniform(shape, seed=self.seed_generator) < 0.5
+        chosen = keras.random.uniform(shape, seed=self.seed_generator) < self.share
         return ops.where(chosen, darken(faces, gain), faces)
 
 
@@ -43,7 +45,7 @@ def compilable(layer: keras.Layer) -> keras.Layer:
     return layer
 
 
-def augmentation() -> list[keras.Layer]:
+def augmentation(underexposed_share: float = 0.5) -> list[keras.Layer]:
     """What users' photos do that the training crops rarely show: a tilted head, a detector box a little off
     centre, looser or tighter, other light, a dim room."""
     return [
@@ -53,5 +55,5 @@ def augmentation() -> list[keras.Layer]:
         compilable(keras.layers.RandomTranslation(0.08, 0.08)),
         keras.layers.RandomContrast(0.3, value_range=(0, 1)),
         keras.layers.RandomBrightness(0.2, value_range=(0, 1)),
-        Underexpose(),
+        Underexpose(underexposed_share),
     ]
