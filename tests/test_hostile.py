@@ -1,4 +1,4 @@
-"""Issue 14's probes replayed against real gunicorn (2 workers × 4 threads, as the Procfile runs it).
+"""Issue 14's probes replayed against real gunicorn (2 workers × 4 threads: a platform that sets WEB_CONCURRENCY=2).
 
 Each probe gets the answer listed in docs/deploy.md ("What the app alone guarantees"), never a 500, and the server
 answers a real photo and /healthz right after it. The memory figures of large uploads are in the `load` test at
