@@ -48,22 +48,22 @@ def test_scenes_dev_figures(app, scenes_dir):
     assert figures["faces"] == 129
     assert figures["detect_recall"] >= 0.95
     assert all(c["detect_recall"] >= 0.95 for c in figures["per_class"].values())
-    assert figures["per_class"]["with_mask"]["crop_accuracy"] >= 0.93
+    assert figures["per_class"]["with_mask"]["crop_accuracy"] >= 0.97
     assert figures["per_class"]["without_mask"]["crop_accuracy"] >= 0.80
-    assert figures["end_to_end_accuracy"] >= 0.86
+    assert figures["end_to_end_accuracy"] >= 0.88
 
 
 def test_scenes_val_figures(app, scenes_val_dir):
     """The photos runs and thresholds are chosen on: regression floors just under the committed model's figures,
-    which meet the issue's 0.90 for bare faces but not for masked ones, nor 0.95 on faces >= 48 px
+    which meet the issue's 0.90 for each class but not its 0.95 on faces >= 48 px
     (docs/training.md); wrongly worn masks are reported apart."""
     figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_val_dir)
     assert figures["per_class"]["with_mask"]["faces"] == 347 and figures["per_class"]["without_mask"]["faces"] == 171
     assert figures["per_class"]["with_mask"]["detect_recall"] >= 0.90
     assert figures["per_class"]["without_mask"]["detect_recall"] >= 0.93
-    assert figures["per_class"]["with_mask"]["crop_accuracy"] >= 0.87
+    assert figures["per_class"]["with_mask"]["crop_accuracy"] >= 0.92
     assert figures["per_class"]["without_mask"]["crop_accuracy"] >= 0.90
-    assert all(c["crop_accuracy"] >= 0.89 for c in figures["by_size"][">=48"].values())
+    assert all(c["crop_accuracy"] >= 0.91 for c in figures["by_size"][">=48"].values())
     assert figures["with_incorrect_mask"]["faces"] == 62
 
 
