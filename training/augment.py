@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 DARKEST_GAIN = 0.03
+UNDEREXPOSED_SHARE = 0.5  # of the training faces, unless a run asks for another
 Tensor = Any  # a NumPy array or a tensor of the Keras backend
 
 
@@ -24,7 +25,7 @@ class Underexpose(keras.layers.Layer):
     which the training photos lack: without it the network calls nearly every face in a frame at 15% exposure
     masked."""
 
-    def __init__(self, share: float = 0.5, seed: int | None = None, **kwargs) -> None:
+    def __init__(self, share: float = UNDEREXPOSED_SHARE, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.share = share
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -45,7 +46,7 @@ def compilable(layer: keras.Layer) -> keras.Layer:
     return layer
 
 
-def augmentation(underexposed_share: float = 0.5) -> list[keras.Layer]:
+def augmentation(underexposed_share: float = UNDEREXPOSED_SHARE) -> list[keras.Layer]:
     """What users' photos do that the training crops rarely show: a tilted head, a detector box a little off
     centre, looser or tighter, other light, a dim room."""
     return [

@@ -33,7 +33,7 @@ from model.labels import CLASS_NAMES, decide
 from model.network import build_model
 from model.pipeline import MaskPipeline
 from model.preprocess import INPUT_SHAPE
-from training.augment import augmentation, darken
+from training.augment import UNDEREXPOSED_SHARE, augmentation, darken
 from training.dataset import (
     SPLIT_SEED,
     TEST_FRACTION,
@@ -101,7 +101,8 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
     if args.init_weights:
         network.load_weights(args.init_weights)
     network.summary()
-    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *augmentation(args.underexposed_share), network], name="trainer")
+    front = augmentation(args.underexposed_share)
+    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *front, network], name="trainer")
     steps = args.epochs * math.ceil(len(train.y) / args.batch_size)
     rate = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
     trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
@@ -197,7 +198,8 @@ def new_card(args: argparse.Namespace, sources: dict[str, dict], detector: FaceD
         "parameters": network.count_params(),
         "preprocessing": "BGR > grayscale (cv2.cvtColor) > cv2.resize 100x100 > float32 / 255, shape (100, 100, 1)",
         "training_data": {"detector": detector.fingerprint, "augmentation": "flip, rotation, zoom, translation, "
-                          f"contrast, brightness, underexposure of {args.underexposed_share:g} of the faces (training.augment)", "sources": sources},
+                          f"contrast, brightness, underexposure of {args.underexposed_share:g} of the faces "
+                          "(training.augment)", "sources": sources},
         "split": split,
         "training": training,
         "metrics": None,
@@ -221,7 +223,7 @@ def main() -> None:
     parser.add_argument("--init-weights", type=Path, help="start from this model's weights (fine-tuning)")
     parser.add_argument("--class-weight", choices=("none", "balanced"), default="none",
                         help="balanced: weigh each class's faces by the inverse of its share")
-    parser.add_argument("--underexposed-share", type=float, default=0.5,
+    parser.add_argument("--underexposed-share", type=float, default=UNDEREXPOSED_SHARE,
                         help="share of the training faces darkened in each batch, as in a dim room")
     parser.add_argument("--epochs", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=32)
