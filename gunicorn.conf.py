@@ -75,7 +75,9 @@ def post_request(worker, req, environ, resp) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """Start the watchdog: a request over REQUEST_TIMEOUT gets a 503 and its worker is replaced."""
+    """Say that the worker serves (gunicorn logs only its fork, before the model loads), and start the watchdog:
+    a request over REQUEST_TIMEOUT gets a 503 and its worker is replaced."""
+    worker.log.info("Worker %d ready: app and model loaded", os.getpid())
 
     def watch() -> None:
         while worker.alive:

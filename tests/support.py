@@ -4,10 +4,12 @@ import contextlib
 import io
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -88,29 +90,50 @@ def wait_ready(url: str, process: subprocess.Popen | None = None, timeout: float
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
+WORKER_READY = re.compile(rb"Worker \d+ ready")  # gunicorn.conf.py's post_worker_init logs it once per worker
+
+
 @contextlib.contextmanager
 def run_gunicorn(env: dict[str, str] | None = None, log_path: Path | None = None,
                  cwd: Path = ROOT) -> Iterator[tuple[str, subprocess.Popen]]:
     """Real gunicorn with the gunicorn.conf.py of `cwd` (this project, or a benchmark's baseline build) on a free
-    port; yields (base URL, process)."""
+    port; yields (base URL, process) once every worker serves.
+
+    /healthz answers as soon as the first worker has loaded the app, and keep-alive clients that connect before
+    the others have stay on that one. So this project's server is also waited on for each worker's ready line; a
+    baseline build, whose gunicorn.conf.py predates the line, for /healthz alone.
+    """
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), **(env or {})}
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app"], cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process)
-        yield url, process
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with contextlib.ExitStack() as stack:
+        if log_path is None:
+            log_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gunicorn-"))) / "server.log"
+        log = stack.enter_context(open(log_path, "wb"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "app:app"], cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if log_path:
-            log.close()
+            wait_ready(url, process)
+            if cwd == ROOT:
+                wait_for_workers(log_path, int(full_env.get("WEB_CONCURRENCY") or 1), process)
+            yield url, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_for_workers(log_path: Path, workers: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(WORKER_READY.findall(log_path.read_bytes())) < workers:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {workers} workers ready after {timeout}s: {log_path}")
+        time.sleep(0.3)
 
 
 def fit_on_canvas(image_bgr: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarray:

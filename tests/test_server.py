@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,13 @@ def test_serves_detections_and_logs_one_structured_line_without_image_bytes(serv
     assert detect["method"] == "POST" and detect["status"] == 200 and detect["faces"] == 1
     assert detect["duration_ms"] > 0
     assert "JFIF" not in log_text and "Exif" not in log_text
+
+
+def test_each_worker_logs_a_ready_line_with_its_pid(server):
+    """run_gunicorn waits for these lines, so that load starts only once every worker can take connections."""
+    _, process, log_path = server
+    ready = {int(pid) for pid in re.findall(r"Worker (\d+) ready", log_path.read_text(errors="replace"))}
+    assert len(workers(process)) == 2 and workers(process) <= ready
 
 
 def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):
