@@ -38,6 +38,9 @@ if sys.platform.startswith("linux"):
 accesslog = None  # the app writes one structured line per request itself (web/http_policy.py)
 errorlog = "-"
 worker_tmp_dir = "/dev/shm"  # heartbeats off the (sometimes slow, sometimes read-only) disk
+# gunicorn's control socket (for gunicornc) lets any process of this user change the worker count at run time, and
+# every instance on a host shares its default path in $HOME; a platform scales by instances and settings instead.
+control_socket_disable = True
 
 
 def on_starting(server) -> None:

@@ -65,6 +65,11 @@ def test_each_worker_logs_a_ready_line_with_its_pid(server):
     assert len(workers(process)) == 2 and workers(process) <= ready
 
 
+def test_no_control_socket_is_opened(server):
+    _, _, log_path = server
+    assert "Control socket" not in log_path.read_text(errors="replace")
+
+
 def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):
     url, process, _ = server
     before = workers(process)
