@@ -18,7 +18,8 @@ timeout = _server.timeout
 graceful_timeout = 30
 keepalive = 5
 # Each worker loads the detector and the model after the fork, so that no native thread pool crosses a fork
-# (with TensorFlow, which the server once ran, --preload hung every request: docs/benchmarks.md, "Serving").
+# (with TensorFlow, which the server once ran, --preload hung every request); with LiteRT, preloading saves
+# memory only until the workers have served a few hundred requests (docs/benchmarks.md, "Serving").
 preload_app = False
 # Recycle workers now and then so that slow growth in a long-lived process cannot pile up.
 max_requests = 5000
