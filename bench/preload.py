@@ -10,17 +10,13 @@ costs the machine. Both are taken idle, after 500 requests and after 2,000.
 
 import argparse
 
-import psutil
-
-from tests.support import FIXTURES, run_gunicorn, run_load, scene_photos
+from tests.support import FIXTURES, run_gunicorn, run_load, scene_photos, server_pss_mb, server_rss_mb
 
 SERVERS = {"preload off (gunicorn.conf.py)": {}, "--preload": {"GUNICORN_CMD_ARGS": "--preload"}}
 
 
 def footprint_mb(process) -> tuple[float, float]:
-    """(sum of RSS, sum of PSS) of the master and every worker."""
-    infos = [p.memory_full_info() for p in [psutil.Process(process.pid), *psutil.Process(process.pid).children()]]
-    return sum(i.rss for i in infos) / 2**20, sum(i.pss for i in infos) / 2**20
+    return server_rss_mb(process), server_pss_mb(process)
 
 
 def main() -> None:

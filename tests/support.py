@@ -23,6 +23,7 @@ import requests
 from PIL import Image
 from werkzeug.serving import make_server
 
+from config import ServerSettings
 from training.evaluate import read_voc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +91,7 @@ def wait_ready(url: str, process: subprocess.Popen | None = None, timeout: float
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
-WORKER_READY = re.compile(rb"Worker \d+ ready")  # gunicorn.conf.py's post_worker_init logs it once per worker
+WORKER_READY = re.compile(r"Worker (\d+) ready")  # gunicorn.conf.py's post_worker_init logs it once per worker
 
 
 @contextlib.contextmanager
@@ -116,7 +117,7 @@ def run_gunicorn(env: dict[str, str] | None = None, log_path: Path | None = None
         try:
             wait_ready(url, process)
             if cwd == ROOT:
-                wait_for_workers(log_path, int(full_env.get("WEB_CONCURRENCY") or 1), process)
+                wait_for_workers(log_path, ServerSettings.from_env(full_env).workers, process)
             yield url, process
         finally:
             process.send_signal(signal.SIGTERM)
@@ -128,7 +129,7 @@ def run_gunicorn(env: dict[str, str] | None = None, log_path: Path | None = None
 
 def wait_for_workers(log_path: Path, workers: int, process: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while len(WORKER_READY.findall(log_path.read_bytes())) < workers:
+    while len(WORKER_READY.findall(log_path.read_text(errors="replace"))) < workers:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         if time.monotonic() > deadline:
@@ -228,9 +229,19 @@ def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None 
     return result
 
 
-def server_rss_mb(process) -> float:
+def server_processes(process) -> list[psutil.Process]:
+    """The master and every process under it (workers, and any child of theirs)."""
     parent = psutil.Process(process.pid)
-    return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
+    return [parent, *parent.children(recursive=True)]
+
+
+def server_rss_mb(process) -> float:
+    return sum(p.memory_info().rss for p in server_processes(process)) / 2**20
+
+
+def server_pss_mb(process) -> float:
+    """What the server costs the machine: unlike RSS, PSS counts a page shared by several processes once."""
+    return sum(p.memory_full_info().pss for p in server_processes(process)) / 2**20
 
 
 class RecordingClassifier:

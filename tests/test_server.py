@@ -3,7 +3,6 @@
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import requests
 from PIL import Image
 
 from model.image_io import decode_image
-from tests.support import ROOT, encode, free_port, run_gunicorn, wait_ready
+from tests.support import ROOT, WORKER_READY, encode, free_port, run_gunicorn, wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,7 @@ def test_serves_detections_and_logs_one_structured_line_without_image_bytes(serv
 def test_each_worker_logs_a_ready_line_with_its_pid(server):
     """run_gunicorn waits for these lines, so that load starts only once every worker can take connections."""
     _, process, log_path = server
-    ready = {int(pid) for pid in re.findall(r"Worker (\d+) ready", log_path.read_text(errors="replace"))}
+    ready = {int(pid) for pid in WORKER_READY.findall(log_path.read_text(errors="replace"))}
     assert len(workers(process)) == 2 and workers(process) <= ready
 
 
