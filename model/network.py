@@ -8,7 +8,8 @@ from model.preprocess import INPUT_SHAPE
 
 
 def build_model() -> keras.Model:
-    """Compiled as specified; training recompiles the same loss and optimizer with a learning-rate schedule."""
+    """Compiled as specified; training recompiles the same loss and optimizer with a learning-rate schedule.
+    Under a mixed-precision policy the softmax still computes in float32, as Keras advises for outputs."""
     model = keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE),
@@ -18,7 +19,7 @@ def build_model() -> keras.Model:
             layers.MaxPooling2D((2, 2)),
             layers.Flatten(),
             layers.Dense(50, activation="relu"),
-            layers.Dense(len(CLASS_NAMES), activation="softmax"),
+            layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32"),
         ],
         name="mask_cnn",
     )

@@ -16,7 +16,11 @@ from model.labels import CLASS_NAMES, decide
 from tests.support import ROOT, encode
 from training.augment import DARKEST_GAIN, Underexpose, augmentation
 from training.dataset import load_dataset, load_scene_faces, stratified_split
+from training.recipe import load_recipe
 from training.scenes import read_voc
+from training.train import bf16_flags
+
+NO_SCENES = ["--scenes-train", "none", "--choose-on", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +101,19 @@ def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, 
     out = tmp_path / "model"
     subprocess.run(
         [sys.executable, "-m", "training.train", "--data", str(small_dataset), "--scenes-train", str(small_scenes),
-         "--choose-on", str(small_scenes), "--class-weight", "balanced", "--epochs", "2", "--out", str(out),
+         "--choose-on", str(small_scenes), "--set", "epochs=2", "--set", "batch_size=8", "--out", str(out),
          "--plots", str(tmp_path / "plots"), "--cache-dir", str(tmp_path / "cache"), "--scenes", str(small_scenes)],
         cwd=ROOT, check=True, capture_output=True, timeout=600,
     )
     card = json.loads((out / "mask_cnn.json").read_text())
     assert card["parameters"] == 2_827_252 and card["training"]["epochs_run"] == 2
+    assert card["training"]["recipe"] == {**load_recipe().as_dict(), "epochs": 2, "batch_size": 8}
+    assert card["training"]["init_weights"] is None
+    assert card["training"]["precision"].startswith("mixed_bfloat16" if bf16_flags() else "fp32")
+    assert set(card["training"]["clean_training_accuracy"]) == set(CLASS_NAMES)
+    saved = keras.models.load_model(out / "mask_cnn.keras", compile=False)
+    assert all(layer.dtype_policy.name == "float32" for layer in saved.layers)  # what ships is float32 throughout
+    assert all(w.dtype == np.float32 for w in saved.get_weights())
     assert card["split"] == {"seed": 42, "train": 18, "validation": 4, "test": 4}
     sources = card["training_data"]["sources"]
     assert sources["face-mask"]["skipped"] == ["with_mask/broken.jpg", "without_mask/empty.png"]
@@ -137,8 +148,8 @@ def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, 
 def test_an_interrupted_run_resumes_from_its_last_epoch(small_dataset, tmp_path):
     """Killed after its first epoch, the same command goes on from the second and keeps the first in its record."""
     out = tmp_path / "model"
-    command = [sys.executable, "-m", "training.train", "--data", str(small_dataset), "--epochs", "3", "--out",
-               str(out), "--cache-dir", str(tmp_path / "cache"), "--stage", "fit", "--scenes", str(tmp_path / "none")]
+    command = [sys.executable, "-m", "training.train", "--data", str(small_dataset), *NO_SCENES, "--set", "epochs=3",
+               "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--stage", "fit", "--scenes", str(tmp_path / "none")]
     record = out / "checkpoints" / "epochs.json"
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -161,14 +172,14 @@ def test_fit_from_the_cached_arrays_then_measure_with_the_images(small_dataset, 
     out, cache = tmp_path / "model", tmp_path / "cache"
     load_dataset(small_dataset, load_detector(), cache_dir=cache)
     (arrays,) = cache.glob("faces8-*.npz")
-    common = ["--epochs", "1", "--out", str(out), "--plots", str(tmp_path / "plots"), "--cache-dir", str(cache),
-              "--scenes", str(tmp_path / "none")]
+    common = [*NO_SCENES, "--set", "epochs=1", "--out", str(out), "--plots", str(tmp_path / "plots"),
+              "--cache-dir", str(cache), "--scenes", str(tmp_path / "none")]
     run = [sys.executable, "-m", "training.train"]
-    subprocess.run([*run, "--stage", "fit", "--data", str(arrays), "--init-seed", "7", *common], cwd=ROOT, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run([*run, "--stage", "fit", "--data", str(arrays), "--set", "init_seed=7", *common], cwd=ROOT,
+                   check=True, capture_output=True, timeout=300)
     card = json.loads((out / "mask_cnn.json").read_text())
     assert card["metrics"] is None and card["training"]["epochs_run"] == 1 and not (out / "mask_cnn.tflite").exists()
-    assert card["training"]["init_seed"] == 7 and card["split"]["seed"] == 42
+    assert card["training"]["recipe"]["init_seed"] == 7 and card["split"]["seed"] == 42
 
     other = tmp_path / "other"
     shutil.copytree(small_dataset, other)
@@ -184,21 +195,21 @@ def test_fit_from_the_cached_arrays_then_measure_with_the_images(small_dataset, 
     assert (out / "mask_cnn.tflite").exists() and (tmp_path / "plots" / "curves.png").exists()
 
 
-def test_fine_tuning_starts_from_the_given_weights(small_dataset, tmp_path):
-    out = tmp_path / "model"
-    subprocess.run([sys.executable, "-m", "training.train", "--data", str(small_dataset), "--epochs", "1",
-                    "--learning-rate", "1e-12", "--init-weights", str(ROOT / "model" / "mask_cnn.keras"), "--out",
-                    str(out), "--cache-dir", str(tmp_path / "cache"), "--stage", "fit"],
-                   cwd=ROOT, check=True, capture_output=True, timeout=300)
-    tuned = keras.models.load_model(out / "mask_cnn.keras", compile=False).get_weights()
-    committed = keras.models.load_model(ROOT / "model" / "mask_cnn.keras", compile=False).get_weights()
-    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(tuned, committed, strict=True))
+def test_a_recipe_changes_only_the_keys_it_is_told_and_refuses_unknown_ones():
+    recipe = load_recipe(overrides=["epochs=40", "augmentation.zoom=0.15"])
+    shipped = load_recipe()
+    assert recipe.epochs == 40 and recipe.augmentation.zoom == 0.15
+    assert recipe.augmentation.rotation == shipped.augmentation.rotation and recipe.batch_size == shipped.batch_size
+    with pytest.raises(ValueError, match="no key 'epoch'"):
+        load_recipe(overrides=["epoch=40"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        load_recipe(overrides=["epochs"])
 
 
 def test_augmentation_keeps_the_network_input_shape_and_range(small_faces):
     """In training, augmentation changes faces but keeps them valid network input; otherwise it passes them."""
     trained = evaluated = small_faces.x
-    for layer in augmentation():
+    for layer in augmentation(load_recipe().augmentation):
         trained, evaluated = layer(trained, training=True), layer(evaluated, training=False)
     trained = keras.ops.convert_to_numpy(trained)
     assert trained.shape == (26, 100, 100, 1) and trained.dtype == np.float32
@@ -209,7 +220,7 @@ def test_augmentation_keeps_the_network_input_shape_and_range(small_faces):
 
 def test_underexposure_darkens_half_the_faces_onto_the_8_bit_grid(small_faces):
     faces = np.repeat(small_faces.x, 20, axis=0)
-    dark = keras.ops.convert_to_numpy(Underexpose(seed=1)(faces))
+    dark = keras.ops.convert_to_numpy(Underexpose(share=0.5, seed=1)(faces))
     gains = dark.sum(axis=(1, 2, 3)) / faces.sum(axis=(1, 2, 3))
     darkened = ~np.all(dark == faces, axis=(1, 2, 3))
     assert 0.4 < darkened.mean() < 0.6

@@ -1,7 +1,8 @@
 """Augmentation of the cached 100×100 faces: Keras layers that run inside the training step, on any backend.
 
 They sit in front of the network only while it trains (`training.train` wraps the two), so the saved network
-and its input stay exactly as specified.
+and its input stay exactly as specified. They compute in float32 whatever the training precision: bfloat16's
+8 bits of mantissa would put resampled faces off the grey levels a camera gives.
 """
 
 import math
@@ -10,8 +11,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from training.recipe import Augmentation
+
 DARKEST_GAIN = 0.03
-UNDEREXPOSED_SHARE = 0.5  # of the training faces, unless a run asks for another
 Tensor = Any  # a NumPy array or a tensor of the Keras backend
 
 
@@ -22,10 +24,9 @@ def darken(faces: Tensor, gain: Tensor | float) -> Tensor:
 
 class Underexpose(keras.layers.Layer):
     """Darkens a share of the faces by a gain between DARKEST_GAIN and 1 (log-uniform), as in dim webcam frames,
-    which the training photos lack: without it the network calls nearly every face in a frame at 15% exposure
-    masked."""
+    which the training photos lack: without it the network calls nearly every face in a dim frame masked."""
 
-    def __init__(self, share: float = UNDEREXPOSED_SHARE, seed: int | None = None, **kwargs) -> None:
+    def __init__(self, share: float, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.share = share
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -41,20 +42,21 @@ class Underexpose(keras.layers.Layer):
 
 def compilable(layer: keras.Layer) -> keras.Layer:
     """Keras marks its resampling layers unfit for XLA because TensorFlow's kernel is. JAX's compiles, and
-    without it every training step there runs op by op: 170 ms a step on a GPU."""
+    without it every training step there runs op by op."""
     layer.supports_jit = keras.backend.backend() != "tensorflow"
     return layer
 
 
-def augmentation(underexposed_share: float = UNDEREXPOSED_SHARE) -> list[keras.Layer]:
+def augmentation(recipe: Augmentation) -> list[keras.Layer]:
     """What users' photos do that the training crops rarely show: a tilted head, a detector box a little off
     centre, looser or tighter, other light, a dim room."""
-    return [
-        keras.layers.RandomFlip("horizontal"),
-        compilable(keras.layers.RandomRotation(0.04)),  # ±15°
-        compilable(keras.layers.RandomZoom(0.15)),
-        compilable(keras.layers.RandomTranslation(0.08, 0.08)),
-        keras.layers.RandomContrast(0.3, value_range=(0, 1)),
-        keras.layers.RandomBrightness(0.2, value_range=(0, 1)),
-        Underexpose(underexposed_share),
+    f32 = {"dtype": "float32"}
+    layers = [keras.layers.RandomFlip("horizontal", **f32)] if recipe.flip else []
+    return layers + [
+        compilable(keras.layers.RandomRotation(recipe.rotation, **f32)),
+        compilable(keras.layers.RandomZoom(recipe.zoom, **f32)),
+        compilable(keras.layers.RandomTranslation(recipe.translation, recipe.translation, **f32)),
+        keras.layers.RandomContrast(recipe.contrast, value_range=(0, 1), **f32),
+        keras.layers.RandomBrightness(recipe.brightness, value_range=(0, 1), **f32),
+        Underexpose(recipe.underexposed_share, **f32),
     ]

@@ -1,7 +1,7 @@
-"""Train the mask CNN and write the model, its LiteRT export, a model card and plots.
+"""Train the mask CNN from scratch by the recipe file and write the model, its LiteRT export, a card and plots.
 
-    python -m training.train --data ../shared/datasets/face-mask \\
-        --scenes-train ../shared/datasets/scenes-train --choose-on ../shared/datasets/scenes-val
+    python -m training.train                      # training/recipe.json on ../shared/datasets, as committed
+    python -m training.train --set epochs=40 --set augmentation.zoom=0.15 --out runs/X   # a study run
 
 Faces come from the class folders (split into train / validation / held-out test) and, with --scenes-train,
 from every labelled face of real scene photos (all used for training). With --choose-on, the weights kept are
@@ -33,7 +33,7 @@ from model.labels import CLASS_NAMES, decide
 from model.network import build_model
 from model.pipeline import MaskPipeline
 from model.preprocess import INPUT_SHAPE
-from training.augment import UNDEREXPOSED_SHARE, augmentation, darken
+from training.augment import augmentation, darken
 from training.dataset import (
     SPLIT_SEED,
     TEST_FRACTION,
@@ -46,8 +46,10 @@ from training.dataset import (
 from training.evaluate import evaluate_scenes
 from training.export import export_tflite
 from training.metrics import classification_report, plot_confusion, plot_history
+from training.recipe import RECIPE_PATH, Recipe, load_recipe
 
 log = logging.getLogger("training")
+DATASETS = Path("../shared/datasets")
 
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.5, 0.04, -0.05)]  # of p(without_mask), from argmax's 0.5 down
@@ -93,50 +95,77 @@ class EpochRecord(keras.callbacks.Callback):
                  " (best so far)" if better else "")
 
 
-def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | None,
+def bf16_flags() -> list[str]:
+    """The CPU flags that give oneDNN bfloat16 kernels (Linux; elsewhere none are seen and training runs fp32)."""
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return sorted(words & {"avx512_bf16", "amx_bf16"})
+
+
+def precision_policy(choice: str) -> tuple[str, str]:
+    """The Keras dtype policy to train in, and why."""
+    flags = bf16_flags()
+    if choice == "fp32" or (choice == "auto" and not flags):
+        return "float32", "fp32" + ("" if choice == "fp32" else " (the CPU has no bf16 instructions)")
+    return "mixed_bfloat16", "mixed_bfloat16" + (f" (CPU: {', '.join(flags)})" if flags else " (asked for)")
+
+
+def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | None, recipe: Recipe,
         args: argparse.Namespace) -> tuple[keras.Model, dict]:
     """The network behind an augmentation front that acts only in training (keras.io's way, so the whole step runs
-    compiled on any backend), with the weights of the chosen epoch."""
+    compiled on any backend), with the weights of the chosen epoch, returned as a float32 network."""
+    policy, precision = precision_policy(args.precision)
+    keras.config.set_dtype_policy(policy)
     network = build_model()
-    if args.init_weights:
-        network.load_weights(args.init_weights)
     network.summary()
-    front = augmentation(args.underexposed_share)
-    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *front, network], name="trainer")
-    steps = args.epochs * math.ceil(len(train.y) / args.batch_size)
-    rate = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
+    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *augmentation(recipe.augmentation), network], name="trainer")
+    steps = recipe.epochs * math.ceil(len(train.y) / recipe.batch_size)
+    rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
     trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
     counts = np.bincount(train.y, minlength=len(CLASS_NAMES))
     class_weight = ({k: len(train.y) / (len(CLASS_NAMES) * c) for k, c in enumerate(counts)}
-                    if args.class_weight == "balanced" else None)
+                    if recipe.class_weight == "balanced" else None)
     folder = args.out / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     record = EpochRecord(folder, choose_on)
     trainer.fit(
         train.x, one_hot(train.y),
-        batch_size=args.batch_size,
-        epochs=args.epochs,
+        batch_size=recipe.batch_size,
+        epochs=recipe.epochs,
         validation_data=(validation.x, one_hot(validation.y)),
         class_weight=class_weight,
         callbacks=[keras.callbacks.BackupAndRestore(folder / "backup"), record],
     )
     trainer.load_weights(record.best_weights)
+    keras.config.set_dtype_policy("float32")  # what ships: float32 weights and compute, exactly the layers specified
+    served = build_model()
+    served.set_weights(network.get_weights())
     epochs = record.record["epochs"]
     history = {k: [e[k] for e in epochs] for k in epochs[-1] if k not in ("epoch", "seconds")}
-    return network, {
+    return served, {
         "backend": keras.backend.backend(),
-        "init_seed": args.init_seed,
-        "init_weights": str(args.init_weights) if args.init_weights else None,
+        "precision": precision,
+        "recipe": recipe.as_dict(),
+        "init_weights": None,
         "epochs_run": len(epochs),
         "best_epoch": record.record["best"]["epoch"],
         "chosen_by": (f"balanced accuracy on the labelled faces of {args.choose_on}" if choose_on is not None
                       else "validation loss"),
-        "batch_size": args.batch_size,
         "class_weight": {CLASS_NAMES[k]: round(w, 3) for k, w in class_weight.items()} if class_weight else None,
-        "learning_rate": f"Adam, {args.learning_rate:g} cosine-decayed to 0 over {args.epochs} epochs",
+        "learning_rate": f"Adam, {recipe.learning_rate:g} cosine-decayed to 0 over {recipe.epochs} epochs",
         "seconds_per_epoch_median": round(float(np.median([e["seconds"] for e in epochs])), 1),
+        "seconds_fitting": round(sum(e["seconds"] for e in epochs)),
+        "clean_training_accuracy": training_fit(served, train),
         "history": history,
     }
+
+
+def training_fit(network: keras.Model, train: FaceDataset) -> dict[str, float]:
+    """Accuracy on the training faces themselves, unaugmented, at argmax: how far the network underfits."""
+    predicted = KerasClassifier(network).predict(train.x).argmax(axis=1)
+    return {name: round(a, 4) for name, a in per_class_accuracy(train.y, predicted).items()}
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -186,8 +215,8 @@ def source_record(path: Path, dataset: FaceDataset) -> dict:
             "skipped": dataset.skipped}
 
 
-def new_card(args: argparse.Namespace, sources: dict[str, dict], detector: FaceDetector, network: keras.Model,
-             split: dict, training: dict) -> dict:
+def new_card(sources: dict[str, dict], detector: FaceDetector, network: keras.Model, split: dict,
+             training: dict) -> dict:
     """The model card as fitting leaves it: what was trained on what, and how; `measure` fills in the metrics."""
     return {
         "name": "mask_cnn",
@@ -197,9 +226,7 @@ def new_card(args: argparse.Namespace, sources: dict[str, dict], detector: FaceD
                         "Dense 50 relu > Dense 2 softmax; Adam, categorical cross-entropy",
         "parameters": network.count_params(),
         "preprocessing": "BGR > grayscale (cv2.cvtColor) > cv2.resize 100x100 > float32 / 255, shape (100, 100, 1)",
-        "training_data": {"detector": detector.fingerprint, "augmentation": "flip, rotation, zoom, translation, "
-                          f"contrast, brightness, underexposure of {args.underexposed_share:g} of the faces "
-                          "(training.augment)", "sources": sources},
+        "training_data": {"detector": detector.fingerprint, "sources": sources},
         "split": split,
         "training": training,
         "metrics": None,
@@ -212,38 +239,35 @@ def write_card(path: Path, card: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/face-mask"),
+    parser.add_argument("--recipe", type=Path, default=RECIPE_PATH, help="the recipe file (default: what ships)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one recipe key for this run, e.g. epochs=40 or augmentation.zoom=0.15 (JSON values)")
+    parser.add_argument("--data", type=Path, default=DATASETS / "face-mask",
                         help="class folders, or an arrays file from --cache-dir (for a machine without the images)")
-    parser.add_argument("--scenes-train", type=Path, help="scene photos with labelled boxes to train on too (or arrays)")
-    parser.add_argument("--choose-on", type=Path,
-                        help="scene photos with labelled boxes (or arrays) whose balanced accuracy chooses the epoch")
+    parser.add_argument("--scenes-train", type=Path, default=DATASETS / "scenes-train",
+                        help="scene photos with labelled boxes to train on too (or arrays); 'none' for none")
+    parser.add_argument("--choose-on", type=Path, default=DATASETS / "scenes-val",
+                        help="scene photos with labelled boxes (or arrays) whose balanced accuracy chooses the epoch "
+                             "and threshold; 'none' for the lowest validation loss and argmax")
+    parser.add_argument("--scenes", type=Path, default=DATASETS / "scenes-dev",
+                        help="real photos with boxes to measure the trained model on (skipped if absent)")
     parser.add_argument("--stage", choices=("all", "fit", "measure"), default="all",
                         help="fit: train and write the model and the card's training record (any Keras backend); "
                              "measure: measure the model in --out, export it and complete its card (TensorFlow)")
-    parser.add_argument("--init-weights", type=Path, help="start from this model's weights (fine-tuning)")
-    parser.add_argument("--class-weight", choices=("none", "balanced"), default="none",
-                        help="balanced: weigh each class's faces by the inverse of its share")
-    parser.add_argument("--underexposed-share", type=float, default=UNDEREXPOSED_SHARE,
-                        help="share of the training faces darkened in each batch, as in a dim room")
-    parser.add_argument("--epochs", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=SPLIT_SEED, help="seed of the split, and of training unless --init-seed")
-    parser.add_argument("--init-seed", type=int, help="seed of the initial weights, augmentation and shuffling alone")
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's initial rate, cosine-decayed to 0")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="auto: mixed bfloat16 where the CPU has bf16 instructions, float32 elsewhere")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
     parser.add_argument("--out", type=Path, default=KERAS_PATH.parent, help="folder for the model files and card")
     parser.add_argument("--plots", type=Path, default=Path("docs/training"))
-    parser.add_argument("--scenes", type=Path, default=Path("../shared/datasets/scenes-dev"),
-                        help="real photos with boxes to measure the trained model on (skipped if absent)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.init_seed is None:
-        args.init_seed = args.seed
-    keras.utils.set_random_seed(args.init_seed)
+    recipe = load_recipe(args.recipe, args.set)
+    keras.utils.set_random_seed(recipe.init_seed)
+    args.scenes_train, args.choose_on = (None if p == Path("none") else p for p in (args.scenes_train, args.choose_on))
 
     detector = load_detector()
     faces = load_dataset(args.data, detector, args.cache_dir)
-    train_idx, val_idx, test_idx = stratified_split(faces.y, VAL_FRACTION, TEST_FRACTION, args.seed)
+    train_idx, val_idx, test_idx = stratified_split(faces.y, VAL_FRACTION, TEST_FRACTION, SPLIT_SEED)
     sources = {"face-mask": source_record(args.data, faces)}
     train = subset(faces, train_idx)
     if args.scenes_train:
@@ -260,10 +284,10 @@ def main() -> None:
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     model_path, card_path = args.out / KERAS_PATH.name, args.out / CARD_PATH.name
     if args.stage in ("all", "fit"):
-        network, training = fit(train, subset(faces, val_idx), choose_on, args)
+        network, training = fit(train, subset(faces, val_idx), choose_on, recipe, args)
         network.save(model_path)  # no optimizer state: 11 MB instead of 34 MB, still compiled with Adam
-        split = {"seed": args.seed, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)}
-        write_card(card_path, new_card(args, sources, detector, network, split, training))
+        split = {"seed": SPLIT_SEED, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)}
+        write_card(card_path, new_card(sources, detector, network, split, training))
         shutil.rmtree(args.out / "checkpoints")  # finished: nothing left to resume
         log.info("wrote %s and %s", model_path, card_path)
     if args.stage in ("all", "measure"):

@@ -1,0 +1,58 @@
+"""The training recipe as data: `training/recipe.json` is what the committed model was trained with, so the
+command's defaults cannot drift from what ships. Study runs change single keys with `--set`."""
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+RECIPE_PATH = Path(__file__).with_name("recipe.json")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    flip: bool
+    rotation: float  # fraction of a full turn, either way
+    zoom: float
+    translation: float
+    contrast: float
+    brightness: float
+    underexposed_share: float  # of the faces in each batch, darkened as in a dim room
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int
+    batch_size: int
+    learning_rate: float  # Adam's initial rate, cosine-decayed to 0 over the run
+    class_weight: str  # "balanced" (each class by the inverse of its share) or "none"
+    init_seed: int  # initial weights, augmentation and shuffling
+    augmentation: Augmentation
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_recipe(path: Path = RECIPE_PATH, overrides: list[str] = ()) -> Recipe:
+    """The recipe file with `KEY=VALUE` overrides (`augmentation.zoom=0.15`); values are JSON."""
+    data = json.loads(Path(path).read_text())
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes KEY=VALUE, not {override!r}")
+        *parents, leaf = key.split(".")
+        target = data
+        for parent in parents:
+            target = target[parent]
+        if leaf not in target:
+            raise ValueError(f"the recipe has no key {key!r}")
+        target[leaf] = json.loads(value)
+    return _from_dict(data)
+
+
+def _from_dict(data: dict) -> Recipe:
+    expected = {f.name for f in fields(Recipe)}
+    if set(data) != expected:
+        raise ValueError(f"a recipe has exactly the keys {sorted(expected)}, not {sorted(data)}")
+    if data["class_weight"] not in ("balanced", "none"):
+        raise ValueError("class_weight is 'balanced' or 'none'")
+    return Recipe(**{**data, "augmentation": Augmentation(**data["augmentation"])})
