@@ -144,7 +144,7 @@ def load_scene_faces(scenes_dir: Path, detector: FaceDetector | None, cache_dir:
 
 
 def _write_cache(path: Path, dataset: FaceDataset) -> None:
-    """Faces stored as their 8-bit grey levels: a fifth of the float32 size, and read back exactly."""
+    """Faces stored as the 8-bit grey levels that preprocessing divides by 255, so they read back exactly."""
     levels = np.round(dataset.x * 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, levels=levels, y=dataset.y, fingerprint=dataset.fingerprint,

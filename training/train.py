@@ -285,7 +285,7 @@ def main() -> None:
     model_path, card_path = args.out / KERAS_PATH.name, args.out / CARD_PATH.name
     if args.stage in ("all", "fit"):
         network, training = fit(train, subset(faces, val_idx), choose_on, recipe, args)
-        network.save(model_path)  # no optimizer state: 11 MB instead of 34 MB, still compiled with Adam
+        network.save(model_path)  # without optimizer state (Adam's moments would triple the file), still compiled
         split = {"seed": SPLIT_SEED, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)}
         write_card(card_path, new_card(sources, detector, network, split, training))
         shutil.rmtree(args.out / "checkpoints")  # finished: nothing left to resume
