@@ -46,14 +46,12 @@ control_socket_disable = True
 
 def on_starting(server) -> None:
     """Refuse to start, with one line naming the file, when the model file is missing or corrupt."""
-    import sys
-
     from config import Settings
-    from model.classifier import TFLITE_PATH, ModelLoadError, check_model_file
+    from model.classifier import ModelLoadError, check_model_file
 
     settings = Settings.from_env()
     try:
-        check_model_file(settings.model_path or TFLITE_PATH)
+        check_model_file(settings.model_path)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

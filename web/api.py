@@ -83,7 +83,8 @@ def classify():
 def model_card():
     pipeline = _pipeline()
     card = dict(current_app.extensions["model_card"])
-    card["serving"] = {"runtime": pipeline.classifier.runtime, "detector": pipeline.detector.name}
+    card["serving"] = {"runtime": pipeline.classifier.runtime, "model_file": current_app.extensions["model_file"],
+                       "detector": pipeline.detector.name}
     return jsonify(card)
 
 
