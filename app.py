@@ -10,6 +10,7 @@ from model.pipeline import load_pipeline
 from web import api, pages
 from web.errors import register_error_handlers
 from web.http_policy import register_http_policy
+from web.metrics import register_metrics
 from web.uploads import DecodeBudget, InMemoryRequest
 
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     register_error_handlers(app)
     register_http_policy(app)
+    register_metrics(app, settings.metrics_dir)
     return app
 
 

@@ -25,6 +25,9 @@ class Settings:
     debug: bool = False  # FLASK_DEBUG=1, development only
     decode_memory_mb: int | None = None  # DECODE_MEMORY_MB: see decode_memory_bytes
     decode_wait_seconds: int = 30  # DECODE_WAIT_SECONDS: how long an upload waits for that memory before a 503
+    # PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers write their metrics for /metrics to sum; gunicorn.conf.py
+    # empties it at start, or makes a temporary one when unset. Unset outside gunicorn: one process's metrics.
+    metrics_dir: Path | None = None
 
     @property
     def decode_memory_bytes(self) -> int:
@@ -41,6 +44,7 @@ class Settings:
             max_pixels=_int(env, "MAX_PIXELS", 40_000_000),
             decode_memory_mb=_int(env, "DECODE_MEMORY_MB", 0) or None,
             decode_wait_seconds=_int(env, "DECODE_WAIT_SECONDS", 30),
+            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             debug=env.get("FLASK_DEBUG", "") in ("1", "true"),
         )
