@@ -5,11 +5,12 @@ import logging
 from flask import Flask
 
 from config import Settings
-from model.classifier import TFLITE_PATH, load_card
+from model.classifier import load_card
 from model.pipeline import load_pipeline
 from web import api, pages
 from web.errors import register_error_handlers
 from web.http_policy import register_http_policy
+from web.metrics import register_metrics
 from web.uploads import DecodeBudget, InMemoryRequest
 
 
@@ -25,14 +26,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     # Loaded here, once per process: a missing or corrupt model file stops start-up with its name.
-    model_path = settings.model_path or TFLITE_PATH
-    app.extensions["mask_pipeline"] = load_pipeline(model_path)
-    app.extensions["model_card"] = load_card(model_path)
+    app.extensions["mask_pipeline"] = load_pipeline(settings.model_path)
+    app.extensions["model_card"] = load_card(settings.model_path)
+    app.extensions["model_file"] = settings.model_path.name
     app.extensions["decode_budget"] = DecodeBudget(settings.decode_memory_bytes, settings.decode_wait_seconds)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     register_error_handlers(app)
     register_http_policy(app)
+    register_metrics(app, settings.metrics_dir)
     return app
 
 

@@ -4,6 +4,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.classifier import SERVED_PATH
+
 MB = 1024 * 1024
 
 
@@ -16,13 +18,16 @@ def _int(environ: dict[str, str], name: str, default: int) -> int:
 class Settings:
     """Settings of the Flask app (one per process)."""
 
-    model_path: Path | None = None  # MODEL_PATH: a LiteRT export (.tflite, its card beside it); default model/mask_cnn.tflite
+    model_path: Path = SERVED_PATH  # MODEL_PATH: a LiteRT export (.tflite, its card beside it); model/mask_cnn.int8.tflite
     max_upload_bytes: int = 10 * MB  # MAX_UPLOAD_MB
     max_pixels: int = 40_000_000  # MAX_PIXELS: refuse decompression bombs before decoding
     log_level: str = "INFO"  # LOG_LEVEL
     debug: bool = False  # FLASK_DEBUG=1, development only
     decode_memory_mb: int | None = None  # DECODE_MEMORY_MB: see decode_memory_bytes
     decode_wait_seconds: int = 30  # DECODE_WAIT_SECONDS: how long an upload waits for that memory before a 503
+    # PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers write their metrics for /metrics to sum; gunicorn.conf.py
+    # empties it at start, or makes a temporary one when unset. Unset outside gunicorn: one process's metrics.
+    metrics_dir: Path | None = None
 
     @property
     def decode_memory_bytes(self) -> int:
@@ -34,11 +39,12 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if environ is None else environ)
         return cls(
-            model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else None,
+            model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else SERVED_PATH,
             max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 10) * MB,
             max_pixels=_int(env, "MAX_PIXELS", 40_000_000),
             decode_memory_mb=_int(env, "DECODE_MEMORY_MB", 0) or None,
             decode_wait_seconds=_int(env, "DECODE_WAIT_SECONDS", 30),
+            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             debug=env.get("FLASK_DEBUG", "") in ("1", "true"),
         )

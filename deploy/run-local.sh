@@ -6,8 +6,9 @@
 #   deploy/run-local.sh PORT
 #
 # Environment: APP_PORTS (default "PORT+1 PORT+2"; two or more ports), LISTEN (default 127.0.0.1:PORT),
-# CONN_PER_CLIENT (default 32), PYTHON (default python3), NGINX (default nginx), and the app's own settings
-# (WEB_CONCURRENCY, MODEL_PATH, MAX_UPLOAD_MB, ...), which every instance gets.
+# CONN_PER_CLIENT (default 32), RATE_PER_CLIENT (default 30r/s) and RATE_BURST (default 30), PYTHON (default
+# python3), NGINX (default nginx), and the app's own settings (WEB_CONCURRENCY, MODEL_PATH, MAX_UPLOAD_MB, ...),
+# which every instance gets.
 set -euo pipefail
 
 PORT=${1:?usage: deploy/run-local.sh PORT}
@@ -23,6 +24,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 sed -e "s|@USER_LINE@|${user_line}|" -e "s|@RUN@|${RUN}|g" -e "s|@LISTEN@|${LISTEN:-127.0.0.1:${PORT}}|" \
     -e "s|@MAX_MB@|${MAX_UPLOAD_MB:-10}|g" -e "s|@CONN_PER_CLIENT@|${CONN_PER_CLIENT:-32}|" \
+    -e "s|@RATE_PER_CLIENT@|${RATE_PER_CLIENT:-30r/s}|" -e "s|@RATE_BURST@|${RATE_BURST:-30}|" \
     "$ROOT/deploy/nginx.conf" \
   | awk -v ports="${APP_PORTS[*]}" '$0 == "@SERVERS@" {
         n = split(ports, p, " ")

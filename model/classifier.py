@@ -1,9 +1,11 @@
-"""Running the mask CNN on a batch of preprocessed faces: the server runs the LiteRT export, training and
+"""Running the mask CNN on a batch of preprocessed faces: the server runs a LiteRT export, training and
 evaluation the Keras file it comes from.
 
-Both give the same probabilities (tests/test_export.py). LiteRT needs no TensorFlow, so a worker holds about a
-fifth of the memory, and its single thread leaves the cores to the detector: more requests per second
-(docs/benchmarks.md).
+Training writes two exports of the same network: float32 (`mask_cnn.tflite`, Keras's probabilities within 1e-4)
+and full-integer int8 (`mask_cnn.int8.tflite`, weights and activations in 8 bits), which the server runs by
+default: a fraction of the float export's time per face, with its labels on all but a few faces
+(tests/test_export.py, docs/training.md, docs/benchmarks.md). LiteRT needs no TensorFlow, so a worker holds about a fifth of the
+memory, and its single thread leaves the cores to the detector.
 """
 
 import json
@@ -18,8 +20,11 @@ from model.preprocess import INPUT_SHAPE
 
 MODEL_DIR = Path(__file__).parent
 KERAS_PATH = MODEL_DIR / "mask_cnn.keras"
-TFLITE_PATH = MODEL_DIR / "mask_cnn.tflite"
-CARD_PATH = MODEL_DIR / "mask_cnn.json"
+TFLITE_PATH = MODEL_DIR / "mask_cnn.tflite"  # float32
+INT8_SUFFIX = ".int8"  # an int8 export is named after its float export: mask_cnn.int8.tflite
+INT8_PATH = MODEL_DIR / f"mask_cnn{INT8_SUFFIX}.tflite"
+SERVED_PATH = INT8_PATH  # what the server runs unless MODEL_PATH says otherwise
+CARD_PATH = MODEL_DIR / "mask_cnn.json"  # one card for the Keras file and both exports
 
 
 class ModelLoadError(RuntimeError):
@@ -65,7 +70,7 @@ class KerasClassifier:
 class LiteClassifier:
     runtime = "tflite"
 
-    def __init__(self, path: Path = TFLITE_PATH) -> None:
+    def __init__(self, path: Path = SERVED_PATH) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -88,10 +93,13 @@ class LiteClassifier:
                 self._interpreter.set_tensor(self._input, face[np.newaxis])
                 self._interpreter.invoke()
                 probabilities.append(self._interpreter.get_tensor(self._output)[0].copy())
-        return np.array(probabilities, dtype=np.float32).reshape(len(batch), self._classes)
+        probabilities = np.array(probabilities, dtype=np.float32).reshape(len(batch), self._classes)
+        # The int8 export's softmax comes out in steps of 1/256 ([0, 0.9961], say): scaled back to a sum of 1, as
+        # the API promises. The float export's already sums to 1.
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def check_model_file(path: Path = TFLITE_PATH) -> None:
+def check_model_file(path: Path = SERVED_PATH) -> None:
     """Cheap integrity check (LiteRT's flatbuffer verifier), so a server can refuse to start before it forks."""
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
@@ -101,10 +109,16 @@ def check_model_file(path: Path = TFLITE_PATH) -> None:
         raise ModelLoadError(f"model file is corrupt: {path} ({exc.__class__.__name__})") from exc
 
 
-def load_card(path: Path = TFLITE_PATH) -> dict:
-    """The JSON model card that sits beside the model file (same name, .json)."""
-    card_path = path.with_suffix(".json")
+def card_path_for(model_path: Path) -> Path:
+    """The model card beside a model file: the same name with .json, an int8 export sharing its float export's
+    card (mask_cnn.keras, mask_cnn.tflite and mask_cnn.int8.tflite → mask_cnn.json)."""
+    return model_path.with_name(model_path.stem.removesuffix(INT8_SUFFIX) + ".json")
+
+
+def load_card(model_path: Path = SERVED_PATH) -> dict:
+    """The JSON model card of a model file (`card_path_for`)."""
+    path = card_path_for(model_path)
     try:
-        return json.loads(card_path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read model card {card_path}: {exc.__class__.__name__}") from exc
+        raise ModelLoadError(f"cannot read model card {path}: {exc.__class__.__name__}") from exc

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.classifier import TFLITE_PATH, Classifier, LiteClassifier, load_card
+from model.classifier import SERVED_PATH, Classifier, LiteClassifier, load_card
 from model.detector import FaceDetector, load_detector
 from model.labels import CLASS_NAMES, decide
 from model.preprocess import crop, preprocess_face
@@ -60,7 +60,7 @@ class MaskPipeline:
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 
-def load_pipeline(model_path: Path = TFLITE_PATH) -> MaskPipeline:
+def load_pipeline(model_path: Path = SERVED_PATH) -> MaskPipeline:
     """Loaded once per process and shared by every app made in it."""
     return _cached_pipeline(model_path)
 
@@ -70,6 +70,6 @@ def _cached_pipeline(model_path: Path) -> MaskPipeline:
     return MaskPipeline(load_detector(), LiteClassifier(model_path), without_mask_threshold(model_path))
 
 
-def without_mask_threshold(model_path: Path = TFLITE_PATH) -> float:
+def without_mask_threshold(model_path: Path = SERVED_PATH) -> float:
     """The decision threshold chosen with the model (its card's `decision`), 0.5 for a card without one."""
     return float(load_card(model_path).get("decision", {}).get("without_mask_threshold", 0.5))

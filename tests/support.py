@@ -5,6 +5,7 @@ import io
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import numpy as np
 import psutil
 import requests
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.serving import make_server
 
 from config import ServerSettings
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data"  # real photos and faces small enough to commit (sources: tests/data/README.md)
 DATASETS = Path(os.environ.get("DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
 CHROMIUM = "/usr/bin/chromium"
+NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -137,6 +140,49 @@ def wait_for_workers(log_path: Path, workers: int, process: subprocess.Popen, ti
         time.sleep(0.3)
 
 
+@dataclass
+class Front:
+    url: str
+    port: int
+    app_ports: list[int]
+    process: subprocess.Popen
+
+    def instance(self, app_port: int) -> list[psutil.Process]:
+        """The gunicorn master and workers of the instance on `app_port`."""
+        found = []
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "gunicorn" in " ".join(child.cmdline()) and f"127.0.0.1:{app_port}" in child.cmdline():
+                    found.append(child)
+        return found
+
+
+@contextlib.contextmanager
+def run_front(instances: int, log_path: Path, env: dict[str, str] | None = None) -> Iterator[Front]:
+    """deploy/run-local.sh with `instances` gunicorn instances on free ports; yields once nginx and each serve."""
+    if NGINX is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx)")
+    port, app_ports = free_port(), [free_port() for _ in range(instances)]
+    full_env = {**os.environ, "APP_PORTS": " ".join(map(str, app_ports)), "PYTHON": sys.executable,
+                "NGINX": NGINX, **(env or {})}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(["bash", str(ROOT / "deploy" / "run-local.sh"), str(port)], cwd=ROOT,
+                                   env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        front = Front(f"http://127.0.0.1:{port}", port, app_ports, process)
+        try:
+            for app_port in app_ports:
+                wait_ready(f"http://127.0.0.1:{app_port}", process)
+            wait_ready(front.url, process)
+            yield front
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the group this test started, nothing else
+                process.wait(timeout=10)
+
+
 def fit_on_canvas(image_bgr: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarray:
     """A real photo scaled to fit a black frame of `size` (width, height), like a camera frame."""
     width, height = size
@@ -242,6 +288,15 @@ def server_rss_mb(process) -> float:
 def server_pss_mb(process) -> float:
     """What the server costs the machine: unlike RSS, PSS counts a page shared by several processes once."""
     return sum(p.memory_full_info().pss for p in server_processes(process)) / 2**20
+
+
+def metric_value(metrics_text: str, sample: str, **labels: str) -> float:
+    """One sample of a Prometheus text page (/metrics), e.g. a histogram's `…_count` for some labels; 0 if absent."""
+    for family in text_string_to_metric_families(metrics_text):
+        for found in family.samples:
+            if found.name == sample and found.labels == labels:
+                return found.value
+    return 0.0
 
 
 class RecordingClassifier:

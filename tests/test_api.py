@@ -12,7 +12,7 @@ from app import create_app
 from config import Settings
 from model.image_io import decode_image
 from model.pipeline import load_pipeline
-from tests.support import encode
+from tests.support import encode, metric_value
 from training.evaluate import match
 
 PREDICTION_KEYS = {"label", "confidence", "probabilities"}
@@ -128,8 +128,36 @@ def test_healthz_and_model_card(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     card = client.get("/api/model").get_json()
     assert card["parameters"] == 2_827_252
-    assert card["serving"]["runtime"] == "tflite" and card["serving"]["detector"] == "yunet"
+    assert card["serving"] == {"runtime": "tflite", "model_file": "mask_cnn.int8.tflite", "detector": "yunet"}
     assert 0.0 <= card["metrics"]["test"]["accuracy"] <= 1.0
+
+
+def test_metrics_count_requests_faces_stages_and_rejected_uploads(client, photo_bytes):
+    def snapshot() -> dict[str, float]:
+        text = client.get("/metrics").get_data(as_text=True)
+        return {
+            "detected": metric_value(text, "mask_http_request_duration_seconds_count",
+                                     method="POST", route="/api/detect", status="200"),
+            "refused": metric_value(text, "mask_http_request_duration_seconds_count",
+                                    method="POST", route="/api/detect", status="415"),
+            "images": metric_value(text, "mask_faces_per_image_count"),
+            "no face": metric_value(text, "mask_faces_per_image_bucket", le="0.0"),
+            "one face": metric_value(text, "mask_faces_per_image_bucket", le="1.0"),
+            **{stage: metric_value(text, "mask_stage_duration_seconds_count", stage=stage)
+               for stage in ("decode", "detect", "classify")},
+            "not_an_image": metric_value(text, "mask_rejected_uploads_total", route="/api/detect", code="not_an_image"),
+            "metrics": metric_value(text, "mask_http_request_duration_seconds_count",
+                                    method="GET", route="/metrics", status="200"),
+        }
+
+    before = snapshot()
+    assert post_image(client, photo_bytes).status_code == 200  # one face
+    assert_error(post_image(client, b"just some text"), 415, "not_an_image")
+    after = snapshot()
+    grown = {name: after[name] - before[name] for name in before}
+    assert grown == {"detected": 1, "refused": 1, "images": 1, "no face": 0, "one face": 1, "decode": 1,
+                     "detect": 1, "classify": 1, "not_an_image": 1, "metrics": 1}
+    assert client.get("/metrics").headers["Content-Type"].startswith("text/plain")
 
 
 @pytest.mark.parametrize("route", ["/api/detect", "/api/classify"])

@@ -2,73 +2,28 @@
 
 Marked `load` (about four minutes; CI runs them). Slow clients come from 127.0.0.2 and normal ones from 127.0.0.1,
 both loopback, so that the per-client connection cap applies to the attacker alone, as it would in production.
+The normal clients stand for many: their address gets no request-rate limit here (tests/test_front_limits.py
+tests that limit).
 Every loop stops on time. The figures are printed for docs/deploy.md.
 """
 
 import contextlib
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import psutil
 import pytest
 
-from tests.support import ROOT, free_port, run_load, scene_photos, wait_ready
+from tests.support import NGINX, Front, run_front, run_load, scene_photos, wait_ready
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")]
 
-NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
 ATTACKER = "127.0.0.2"  # another loopback address: the attacker is another client to nginx
-
-
-@dataclass
-class Front:
-    url: str
-    port: int
-    app_ports: list[int]
-    process: subprocess.Popen
-
-    def instance(self, app_port: int) -> list[psutil.Process]:
-        """The gunicorn master and workers of the instance on `app_port`."""
-        found = []
-        for child in psutil.Process(self.process.pid).children(recursive=True):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if "gunicorn" in " ".join(child.cmdline()) and f"127.0.0.1:{app_port}" in child.cmdline():
-                    found.append(child)
-        return found
-
-
-@contextlib.contextmanager
-def run_front(instances: int, log_path, env: dict[str, str] | None = None) -> Iterator[Front]:
-    if NGINX is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
-    port, app_ports = free_port(), [free_port() for _ in range(instances)]
-    full_env = {**os.environ, "APP_PORTS": " ".join(map(str, app_ports)), "PYTHON": sys.executable,
-                "NGINX": NGINX, **(env or {})}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(["bash", str(ROOT / "deploy" / "run-local.sh"), str(port)], cwd=ROOT,
-                                   env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        front = Front(f"http://127.0.0.1:{port}", port, app_ports, process)
-        try:
-            for app_port in app_ports:
-                wait_ready(f"http://127.0.0.1:{app_port}", process)
-            wait_ready(front.url, process)
-            yield front
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the group this test started, nothing else
-                process.wait(timeout=10)
+MANY_CLIENTS = {"RATE_PER_CLIENT": "10000r/s"}  # 127.0.0.1's load stands for many clients' (docstring)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +33,7 @@ def photos(sample_scenes_dir) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory):
-    with run_front(2, tmp_path_factory.mktemp("front") / "front.log") as running:
+    with run_front(2, tmp_path_factory.mktemp("front") / "front.log", MANY_CLIENTS) as running:
         yield running
 
 
@@ -219,7 +174,7 @@ def test_requests_per_second_with_one_and_two_instances(front, photos, tmp_path,
     """Each configuration measured twice, alternating, so that a busy neighbour on the machine weighs on all."""
     runs: dict[str, list] = {"gunicorn alone, one instance": [], "nginx + one instance": [],
                              "nginx + two instances": []}
-    with run_front(1, tmp_path / "one.log") as single:
+    with run_front(1, tmp_path / "one.log", MANY_CLIENTS) as single:
         run_load(single.url, photos, 16, total=32)
         for _ in range(2):
             runs["gunicorn alone, one instance"].append(

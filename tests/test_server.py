@@ -3,10 +3,13 @@
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -14,15 +17,26 @@ import psutil
 import pytest
 import requests
 from PIL import Image
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from model.image_io import decode_image
-from tests.support import ROOT, WORKER_READY, encode, free_port, run_gunicorn, wait_ready
+from tests.support import ROOT, WORKER_READY, encode, free_port, metric_value, run_gunicorn, wait_ready
+
+STALE_METRICS = "counter_1.db"  # left in the metrics folder by an earlier run: not a valid file of this one
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def metrics_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("metrics")
+    (directory / STALE_METRICS).write_bytes(os.urandom(64))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, metrics_dir):
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    with run_gunicorn({"WEB_CONCURRENCY": "2"}, log_path) as (url, process):
+    with run_gunicorn({"WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, log_path) as (url, process):
         yield url, process, log_path
 
 
@@ -67,6 +81,45 @@ def test_each_worker_logs_a_ready_line_with_its_pid(server):
 def test_no_control_socket_is_opened(server):
     _, _, log_path = server
     assert "Control socket" not in log_path.read_text(errors="replace")
+
+
+def requests_counted(metrics_text: str, route: str) -> float:
+    """GET `route`'s 200s in Prometheus text: the count of its latency histogram, which its +Inf bucket matches."""
+    labels = {"method": "GET", "route": route, "status": "200"}
+    count = metric_value(metrics_text, "mask_http_request_duration_seconds_count", **labels)
+    assert metric_value(metrics_text, "mask_http_request_duration_seconds_bucket", **labels, le="+Inf") == count
+    return count
+
+
+def counted_by_each_worker(metrics_dir, route: str) -> dict[int, float]:
+    """Each worker's own count of `route`, read from its files alone (gunicorn's /metrics sums them all)."""
+    by_pid = {}
+    for path in metrics_dir.glob("histogram_*.db"):
+        registry = CollectorRegistry()
+        with tempfile.TemporaryDirectory() as alone:
+            shutil.copy(path, alone)
+            MultiProcessCollector(registry, path=alone)
+            by_pid[int(path.stem.split("_")[-1])] = requests_counted(generate_latest(registry).decode(), route)
+    return by_pid
+
+
+def test_metrics_sum_every_workers_requests(server, metrics_dir):
+    url, process, _ = server
+    assert not (metrics_dir / STALE_METRICS).exists()  # emptied at start: no earlier run is summed in
+    before = requests_counted(requests.get(f"{url}/metrics", timeout=10).text, "/api/model")
+    sent, deadline = 0, time.monotonic() + 30
+    with ThreadPoolExecutor(4) as pool:  # a fresh connection per request: each may land on either worker
+        while sent < 400 and time.monotonic() < deadline:
+            assert all(s == 200 for s in pool.map(lambda _: requests.get(f"{url}/api/model", timeout=10).status_code,
+                                                  range(20)))
+            sent += 20
+            by_worker = counted_by_each_worker(metrics_dir, "/api/model")
+            if len([n for pid, n in by_worker.items() if pid in workers(process) and n > 0]) == 2:
+                break
+    assert len([n for pid, n in by_worker.items() if pid in workers(process) and n > 0]) == 2, by_worker
+    served = requests.get(f"{url}/metrics", timeout=10)
+    assert served.headers["Content-Type"].startswith("text/plain")
+    assert requests_counted(served.text, "/api/model") == before + sent == sum(by_worker.values())
 
 
 def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):

@@ -2,6 +2,8 @@
 
     python -m training.evaluate --folder DIR
     python -m training.evaluate --scenes ../shared/datasets/scenes-val --json scenes.json
+    python -m training.evaluate --scenes ../shared/datasets/scenes-val --model model/mask_cnn.int8.tflite \
+        --against model/mask_cnn.tflite        # the faces whose label differs between two exports
 """
 
 import argparse
@@ -13,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from model.classifier import TFLITE_PATH, KerasClassifier, LiteClassifier
+from model.classifier import SERVED_PATH, Classifier, KerasClassifier, LiteClassifier
 from model.detector import load_detector
 from model.image_io import decode_image
 from model.labels import CLASS_NAMES, decide
 from model.pipeline import Face, MaskPipeline, without_mask_threshold
-from model.preprocess import crop
+from model.preprocess import crop, preprocess_face
 from training.dataset import load_dataset
 from training.metrics import classification_report, plot_contact_sheet
 from training.scenes import SIZE_BANDS, clip, match, read_voc, scene_files
@@ -97,6 +99,70 @@ def summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+def compare_scenes(pipeline: MaskPipeline, other: MaskPipeline, scenes_dir: Path) -> dict:
+    """The faces whose label differs between two models, each at its card's threshold, per class and face size:
+    on the labelled boxes, and on the detected faces matched to one (the same detector's boxes for both).
+    Also each model's accuracy on the labelled boxes and the largest difference of a probability."""
+    rows = []  # (label, size band, on box: first, other, end to end: first, other or None)
+    largest = 0.0
+    for image_path, xml_path in tqdm(scene_files(scenes_dir), desc="scenes", unit="img"):
+        truths = [t for t in read_voc(xml_path) if t.label in CLASS_NAMES]
+        image = decode_image(image_path.read_bytes())
+        boxes = [clip(t.box, image.shape) for t in truths]
+        kept = [i for i, b in enumerate(boxes) if min(b[2:]) > 0]
+        detected = [d.box for d in pipeline.detector.detect(image)]
+        matched = match(truths, detected)
+        crops = [crop(image, boxes[i]) for i in kept] + [crop(image, detected[matched[i]]) for i in kept if i in matched]
+        if not crops:
+            continue
+        batch = np.stack([preprocess_face(c) for c in crops])
+        first, second = pipeline.classifier.predict(batch), other.classifier.predict(batch)
+        largest = max(largest, float(np.abs(first - second).max()))
+        labels = [decide(first, pipeline.without_mask_threshold), decide(second, other.without_mask_threshold)]
+        on_detected = iter(range(len(kept), len(crops)))
+        for n, i in enumerate(kept):
+            end_to_end = None
+            if i in matched:
+                k = next(on_detected)
+                end_to_end = (labels[0][k], labels[1][k])
+            rows.append((truths[i].label, truths[i].size_band, labels[0][n], labels[1][n], end_to_end))
+
+    def figures(selected: list[tuple]) -> dict:
+        truth = [CLASS_NAMES.index(r[0]) for r in selected]
+        found = [r[4] for r in selected if r[4] is not None]
+        return {
+            "faces": len(selected),
+            "changed_on_labelled_boxes": sum(int(r[2] != r[3]) for r in selected),
+            "accuracy": sum(int(r[2] == t) for r, t in zip(selected, truth, strict=True)) / (len(selected) or 1),
+            "other_accuracy": sum(int(r[3] == t) for r, t in zip(selected, truth, strict=True)) / (len(selected) or 1),
+            "detected": len(found),
+            "changed_end_to_end": sum(int(a != b) for a, b in found),
+        }
+
+    return {
+        "all": figures(rows),
+        "largest_probability_difference": largest,
+        "per_class": {name: figures([r for r in rows if r[0] == name]) for name in CLASS_NAMES},
+        "by_size": {band: {name: figures([r for r in rows if r[0] == name and r[1] == band]) for name in CLASS_NAMES}
+                    for band in SIZE_BANDS},
+    }
+
+
+def comparison_summary(result: dict, first: str, other: str) -> str:
+    lines = [f"| faces | class | n | labels changed on labelled boxes | accuracy, {first} | accuracy, {other} | "
+             "detected | labels changed end to end |", "|---|---|---|---|---|---|---|---|"]
+    groups = [("all", result["per_class"])] + [(f"{band} px", by) for band, by in result["by_size"].items()]
+    for group, by_class in groups:
+        for name, f in by_class.items():
+            lines.append(f"| {group} | {name} | {f['faces']} | {f['changed_on_labelled_boxes']} | {f['accuracy']:.3f} | "
+                         f"{f['other_accuracy']:.3f} | {f['detected']} | {f['changed_end_to_end']} |")
+    a = result["all"]
+    lines.append(f"\nall {a['faces']} faces: {a['changed_on_labelled_boxes']} changed on labelled boxes, "
+                 f"{a['changed_end_to_end']} of {a['detected']} detected end to end; largest probability difference "
+                 f"{result['largest_probability_difference']:.4f}")
+    return "\n".join(lines)
+
+
 def evaluate_folder(pipeline: MaskPipeline, folder: Path) -> dict:
     dataset = load_dataset(folder, pipeline.detector)
     probabilities = np.concatenate(
@@ -107,21 +173,31 @@ def evaluate_folder(pipeline: MaskPipeline, folder: Path) -> dict:
     return report
 
 
+def load_classifier(path: Path) -> Classifier:
+    return KerasClassifier.load(path) if path.suffix == ".keras" else LiteClassifier(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--folder", type=Path, help="class sub-folders with_mask/ and without_mask/")
     source.add_argument("--scenes", type=Path, help="images/ and PASCAL VOC annotations/")
-    parser.add_argument("--model", type=Path, default=TFLITE_PATH,
-                        help="a .tflite export (as served, the default) or a .keras file, with its card beside it")
+    parser.add_argument("--model", type=Path, default=SERVED_PATH,
+                        help="a .tflite export (the default: the int8 one, as served) or a .keras file, its card beside it")
+    parser.add_argument("--against", type=Path,
+                        help="--scenes: count the faces whose label differs between --model and this model instead")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--contact-sheet", type=Path, help="--scenes: save the faces misread on their labelled boxes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    classifier = KerasClassifier.load(args.model) if args.model.suffix == ".keras" else LiteClassifier(args.model)
-    pipeline = MaskPipeline(load_detector(), classifier, without_mask_threshold(args.model))
-    if args.scenes:
+    detector = load_detector()
+    pipeline = MaskPipeline(detector, load_classifier(args.model), without_mask_threshold(args.model))
+    if args.scenes and args.against:
+        other = MaskPipeline(detector, load_classifier(args.against), without_mask_threshold(args.against))
+        result = compare_scenes(pipeline, other, args.scenes)
+        print(comparison_summary(result, args.model.name, args.against.name))
+    elif args.scenes:
         misread: list[tuple[np.ndarray, str, str]] = []
         result = evaluate_scenes(pipeline, args.scenes, misread=misread)
         print(summary(result))

@@ -13,6 +13,7 @@ from model.annotate import annotate
 from model.image_io import decode_image, inspect_image
 from model.pipeline import MaskPipeline
 from web.errors import ApiError
+from web.metrics import observe_detection
 from web.results import face_json, prediction_json
 from web.uploads import image_bytes
 
@@ -60,6 +61,7 @@ def detect():
     analysis = _pipeline().analyze(image)
     g.faces_found = len(analysis.faces)  # for the access log
     timings = {"decode": (decoded - start) * 1000, **analysis.timings_ms}
+    observe_detection(len(analysis.faces), timings)
     body = {
         "width": image.shape[1],
         "height": image.shape[0],
@@ -83,7 +85,8 @@ def classify():
 def model_card():
     pipeline = _pipeline()
     card = dict(current_app.extensions["model_card"])
-    card["serving"] = {"runtime": pipeline.classifier.runtime, "detector": pipeline.detector.name}
+    card["serving"] = {"runtime": pipeline.classifier.runtime, "model_file": current_app.extensions["model_file"],
+                       "detector": pipeline.detector.name}
     return jsonify(card)
 
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from model.image_io import ImageError
@@ -21,6 +21,7 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str):
+    g.error_code = code  # for the metrics
     return jsonify(error={"code": code, "message": message}), status
 
 
