@@ -123,7 +123,8 @@ def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, 
     assert card["decision"]["without_mask_threshold"] in [float(t) for t in card["decision"]["balanced_accuracy_by_threshold"]]
     assert set(card["metrics"]["test_recall_by_exposure"]) == {"0.5", "0.25", "0.15", "0.05"}
     assert set(card["metrics"]["scenes_dev"]) >= {"detect_recall", "crop_accuracy", "per_class", "by_size"}
-    assert (out / "mask_cnn.keras").exists() and (out / "mask_cnn.tflite").exists() and not (out / "checkpoints").exists()
+    assert all((out / name).exists() for name in ("mask_cnn.keras", "mask_cnn.tflite", "mask_cnn.int8.tflite"))
+    assert not (out / "checkpoints").exists()
     assert (tmp_path / "plots" / "curves.png").exists() and (tmp_path / "plots" / "confusion_matrix.png").exists()
 
     report = tmp_path / "scenes.json"

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from model.classifier import CARD_PATH, KERAS_PATH, TFLITE_PATH, KerasClassifier
+from model.classifier import CARD_PATH, INT8_PATH, KERAS_PATH, KerasClassifier
 from model.detector import FaceDetector, load_detector
 from model.labels import CLASS_NAMES, decide
 from model.network import build_model
@@ -44,7 +44,7 @@ from training.dataset import (
     stratified_split,
 )
 from training.evaluate import evaluate_scenes
-from training.export import export_tflite
+from training.export import export_all
 from training.metrics import classification_report, plot_confusion, plot_history
 from training.recipe import RECIPE_PATH, Recipe, load_recipe
 
@@ -301,12 +301,12 @@ def main() -> None:
         threshold = card.get("decision", {}).get("without_mask_threshold", 0.5)
         card["metrics"] = measure(model, subset(faces, test_idx), detector,
                                   {"scenes_val": args.choose_on, "scenes_dev": args.scenes}, threshold)
-        export_tflite(model, args.out / TFLITE_PATH.name)
+        card["exports"] = export_all(model, args.out, train.x)
         args.plots.mkdir(parents=True, exist_ok=True)
         plot_history(card["training"]["history"], args.plots / "curves.png")
         plot_confusion(card["metrics"]["test"]["confusion_matrix"], args.plots / "confusion_matrix.png", "held-out test split")
         write_card(card_path, card)
-        log.info("wrote %s, %s and %s", model_path, args.out / TFLITE_PATH.name, card_path)
+        log.info("wrote %s, its exports (served: %s) and %s", model_path, args.out / INT8_PATH.name, card_path)
 
 
 if __name__ == "__main__":
