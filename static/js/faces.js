@@ -40,7 +40,8 @@ export function placeLabels({ width, height }, boxes, full, short, line) {
   const grown = boxes.map((b) => ({ x: b.x - line, y: b.y - line, w: b.w + 2 * line, h: b.h + 2 * line }));
   const placed = [];
   return boxes.map((box, i) => {
-    const blocked = grown.filter((_, j) => j !== i).concat(placed);
+    // A box over this face's own (a face detected inside another's) cannot be kept clear and is not.
+    const blocked = grown.filter((g, j) => j !== i && !overlaps(g, box)).concat(placed);
     for (const [size, isFull] of [[full[i], true], [short[i], false]]) {
       const rect = candidates(box, size.w, size.h, width, height).find((r) => !blocked.some((b) => overlaps(r, b)));
       if (rect) {
