@@ -69,7 +69,7 @@ def place_labels(size: tuple[int, int], boxes: list[Rect], full: list[Rect], sho
     placed: list[Rect] = []
     out = []
     for i, box in enumerate(boxes):
-        blocked = [g for j, g in enumerate(grown) if j != i and not _overlaps(g, box)] + placed
+        blocked = [g for j, g in enumerate(grown) if j != i and not _overlaps(boxes[j], box)] + placed
         sizes = [(full[i], True, 0)] + [(s, False, k) for k, s in enumerate(short[i])]
         chosen = next(((rect, is_full, k) for s, is_full, k in sizes
                        for rect in _candidates(box, s[2], s[3], width, height)

@@ -68,7 +68,7 @@ def test_a_crowd_gets_numbered_labels_that_cover_no_other_face_and_stay_inside(a
                 continue
             ox, oy, ow, oh = other_face.box
             grown = (ox - line, oy - line, ow + 2 * line, oh + 2 * line)
-            if not overlaps(grown, face.box):  # a face inside another's box has its label inside that box
+            if not overlaps(other_face.box, face.box):  # a face inside another's box has its label inside that box
                 assert not overlaps(tag.rect, grown), (tag, other_face)
             assert not overlaps(tag.rect, other.rect), (tag, other)
     assert sum(t.full for t in tags) >= len(tags) // 4  # where there is room, the whole label

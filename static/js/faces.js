@@ -16,7 +16,7 @@ export function labelText(number, face) {
   return `${number} ${LABELS[face.label]} ${Math.round(face.confidence * 100)}%`;
 }
 
-const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+const overlaps = (a, b, by = 0) => a.x < b.x + b.w - by && b.x < a.x + a.w - by && a.y < b.y + b.h - by && b.y < a.y + a.h - by;
 
 // Above, below, left and right of the box, shifted sideways to stay inside the picture.
 function candidates(box, w, h, width, height) {
@@ -40,8 +40,9 @@ export function placeLabels({ width, height }, boxes, full, short, line) {
   const grown = boxes.map((b) => ({ x: b.x - line, y: b.y - line, w: b.w + 2 * line, h: b.h + 2 * line }));
   const placed = [];
   return boxes.map((box, i) => {
-    // A box over this face's own (a face detected inside another's) cannot be kept clear and is not.
-    const blocked = grown.filter((g, j) => j !== i && !overlaps(g, box)).concat(placed);
+    // A box over this face's own (a face detected inside another's) cannot be kept clear and is not;
+    // boxes that only touch (to rounding) are kept clear.
+    const blocked = grown.filter((_, j) => j !== i && !overlaps(boxes[j], box, 0.5)).concat(placed);
     for (const [size, isFull] of [[full[i], true], [short[i], false]]) {
       const rect = candidates(box, size.w, size.h, width, height).find((r) => !blocked.some((b) => overlaps(r, b)));
       if (rect) {
