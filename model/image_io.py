@@ -2,15 +2,18 @@
 
 Everything that bounds the cost of a decode happens before any pixel is decoded: Pillow reads the header
 (format, size, colour mode, EXIF orientation), the container is walked to refuse truncated files, and
-`decode_cost` says how much memory the decode will take, so that callers can refuse or queue it. OpenCV
-decodes JPEG, PNG and WebP; libheif (through `pi_heif`) decodes HEIC/HEIF. Every conversion works in 8-bit
+`decode_cost` says how much memory the decode will take, so that callers can refuse or queue it. A JPEG of more
+pixels than allowed (a 48–50 MP phone photo) is not refused but decoded at 1/2, 1/4 or 1/8 of each side, in the
+DCT domain (libjpeg's scaled decoding), so only the reduced pixels are ever allocated. OpenCV decodes JPEG, PNG
+and WebP; libheif (through `pi_heif`) decodes HEIC/HEIF. Every conversion works in 8-bit
 integers, a strip of rows at a time where it needs temporaries, never on float copies of the whole image.
 """
 
 import io
+import math
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -57,6 +60,9 @@ _BYTES_PER_PIXEL_HEIF_ALPHA = 13
 _DEFLATE_MAX_RATIO = 1032
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _STRIP_BYTES = 1 << 22
+_JPEG_REDUCTIONS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                    8: cv2.IMREAD_REDUCED_COLOR_8}
+_COEFFICIENT_BYTES = 128  # a DCT block's 64 16-bit coefficients: libjpeg holds all of a progressive JPEG's
 
 
 class ImageError(ValueError):
@@ -75,10 +81,16 @@ class ImageHeader:
     orientation: int
     has_alpha: bool = False
     sixteen_bit: bool = False
+    coefficient_bytes: int = 0  # a progressive JPEG's whole-image DCT coefficients, held during any decode
+    reduction: int = 1  # decoded at 1/reduction of each side (JPEG only; set by inspect_image)
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def decoded_pixels(self) -> int:
+        return math.ceil(self.width / self.reduction) * math.ceil(self.height / self.reduction)
 
 
 def read_header(data: bytes) -> ImageHeader:
@@ -90,7 +102,8 @@ def read_header(data: bytes) -> ImageHeader:
             fmt = img.format or ""
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             orientation = _orientation(img) if fmt in ("JPEG", "MPO") else 1
-            header = ImageHeader(fmt, img.width, img.height, orientation, has_alpha, _png_is_16_bit(data, fmt))
+            header = ImageHeader(fmt, img.width, img.height, orientation, has_alpha, _png_is_16_bit(data, fmt),
+                                 _progressive_coefficient_bytes(img))
     except Image.DecompressionBombError as exc:
         raise ImageError("too_many_pixels", "The image has too many pixels.") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
@@ -113,6 +126,17 @@ def _orientation(img: Image.Image) -> int:
     return orientation if orientation in _ORIENTATION_FIXES else 1
 
 
+def _progressive_coefficient_bytes(img: Image.Image) -> int:
+    """What libjpeg allocates for a progressive JPEG's coefficients (every block of every component), 0 otherwise."""
+    if not img.info.get("progressive") or not getattr(img, "layer", None):
+        return 0
+    h_max = max(layer[1] for layer in img.layer)
+    v_max = max(layer[2] for layer in img.layer)
+    blocks = sum(math.ceil(math.ceil(img.width * h / h_max) / 8) * math.ceil(math.ceil(img.height * v / v_max) / 8)
+                 for _, h, v, _ in img.layer)
+    return blocks * _COEFFICIENT_BYTES
+
+
 def _png_is_16_bit(data: bytes, fmt: str) -> bool:
     return fmt == "PNG" and len(data) > 24 and data[24] == 16  # IHDR's bit depth
 
@@ -125,7 +149,7 @@ def decode_cost(header: ImageHeader) -> int:
         per_pixel = _BYTES_PER_PIXEL_ALPHA_16 if header.sixteen_bit else _BYTES_PER_PIXEL_ALPHA_8
     else:
         per_pixel = _BYTES_PER_PIXEL_OPAQUE
-    return header.pixels * per_pixel
+    return header.decoded_pixels * per_pixel + header.coefficient_bytes
 
 
 def check_complete(data: bytes, header: ImageHeader) -> None:
@@ -189,13 +213,21 @@ def _png_complete(data: bytes, header: ImageHeader) -> bool:
 
 
 def inspect_image(data: bytes, max_pixels: int | None = None) -> ImageHeader:
-    """Everything that can refuse an image before its pixels are decoded: format, pixel count, completeness."""
+    """Everything that can refuse an image before its pixels are decoded: format, pixel count, completeness.
+
+    A JPEG over `max_pixels` comes back with the smallest `reduction` that brings it within them."""
     header = read_header(data)
     if max_pixels is not None and header.pixels > max_pixels:
-        raise ImageError(
-            "too_many_pixels",
-            f"The image is {header.width}×{header.height} pixels; at most {max_pixels:,} pixels are allowed.",
-        )
+        reductions = _JPEG_REDUCTIONS if header.format in ("JPEG", "MPO") else {1: None}
+        fitting = [r for r in reductions if replace(header, reduction=r).decoded_pixels <= max_pixels]
+        if not fitting:
+            scaled = " even at 1/8 of each side" if len(reductions) > 1 else ""
+            raise ImageError(
+                "too_many_pixels",
+                f"The image is {header.width}×{header.height} pixels; at most {max_pixels:,} pixels are allowed"
+                f"{scaled}.",
+            )
+        header = replace(header, reduction=fitting[0])
     check_complete(data, header)
     return header
 
@@ -203,7 +235,8 @@ def inspect_image(data: bytes, max_pixels: int | None = None) -> ImageHeader:
 def decode_image(data: bytes, max_pixels: int | None = None, header: ImageHeader | None = None) -> np.ndarray:
     """Encoded JPEG/PNG/WebP/HEIF → upright uint8 BGR; alpha is composited on white, 16-bit scaled to 8-bit.
 
-    `header` is what `inspect_image` returned for these bytes, when the caller has already inspected them.
+    `header` is what `inspect_image` returned for these bytes, when the caller has already inspected them; a
+    JPEG over `max_pixels` is decoded reduced (`header.reduction`).
     """
     header = header or inspect_image(data, max_pixels)
     image = _decode_heif(data) if header.format == "HEIF" else _decode_opencv(data, header)
@@ -213,7 +246,8 @@ def decode_image(data: bytes, max_pixels: int | None = None, header: ImageHeader
 
 
 def _decode_opencv(data: bytes, header: ImageHeader) -> np.ndarray:
-    flags = cv2.IMREAD_UNCHANGED if header.has_alpha else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    colour = _JPEG_REDUCTIONS[header.reduction]
+    flags = cv2.IMREAD_UNCHANGED if header.has_alpha else colour | cv2.IMREAD_IGNORE_ORIENTATION
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if pixels is None or pixels.size == 0:
         raise ImageError("not_an_image", "The image data is damaged or truncated.")

@@ -9,20 +9,26 @@ import numpy as np
 
 from model.classifier import SERVED_PATH, Classifier, LiteClassifier, load_card
 from model.detector import FaceDetector, load_detector
-from model.labels import CLASS_NAMES, decide
+from model.labels import CLASS_NAMES, decide, fold_threshold
 from model.preprocess import crop, preprocess_face
 
 
 @dataclass(frozen=True)
 class Prediction:
+    """`probabilities` have the decision threshold folded in (`model.labels.fold_threshold`): `label` is the
+    larger one, `confidence` its value, never below 0.5."""
+
     label: str
     confidence: float
     probabilities: dict[str, float]
 
     @classmethod
     def from_probabilities(cls, probs: np.ndarray, without_mask_threshold: float = 0.5) -> "Prediction":
+        """`probs`: the network's softmax outputs."""
         chosen = int(decide(probs, without_mask_threshold))
-        return cls(CLASS_NAMES[chosen], float(probs[chosen]), {n: float(p) for n, p in zip(CLASS_NAMES, probs, strict=True)})
+        folded = fold_threshold(probs, without_mask_threshold)
+        return cls(CLASS_NAMES[chosen], float(folded[chosen]),
+                   {n: float(p) for n, p in zip(CLASS_NAMES, folded, strict=True)})
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,20 @@ class Face:
 class Analysis:
     faces: list[Face]
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def reading_order(faces: list[Face]) -> list[Face]:
+    """Rows from top to bottom, each from left to right: face 17 of a crowd is then found where one reads to it.
+
+    A face joins the current row while its centre lies above the bottom of the row's first face."""
+    rows: list[list[Face]] = []
+    for face in sorted(faces, key=lambda f: f.box[1] + f.box[3] / 2):
+        first = rows[-1][0].box if rows else None
+        if first and face.box[1] + face.box[3] / 2 < first[1] + first[3]:
+            rows[-1].append(face)
+        else:
+            rows.append([face])
+    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
 
 
 class MaskPipeline:
@@ -56,7 +76,7 @@ class MaskPipeline:
         detected = time.perf_counter()
         predictions = self.classify_crops([crop(image_bgr, d.box) for d in detections])
         done = time.perf_counter()
-        faces = [Face(d.box, p) for d, p in zip(detections, predictions, strict=True)]
+        faces = reading_order([Face(d.box, p) for d, p in zip(detections, predictions, strict=True)])
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 

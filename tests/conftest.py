@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DATASETS, FIXTURES, scene_photos
+from tests.support import DATASETS, FIXTURES, crowd_mosaic, encode, scene_photos
 
 
 def _require(path: Path) -> Path:
@@ -53,6 +53,14 @@ def group_photo(sample_scenes_dir: Path) -> tuple[Path, list]:
         (p, t) for p, t in scene_photos(sample_scenes_dir, min_face=40)
         if len(t) >= 3 and {f.label for f in t} == {"with_mask", "without_mask"}
     )
+
+
+@pytest.fixture(scope="session")
+def crowd_photo(tmp_path_factory) -> Path:
+    """A JPEG crowd of about 48 faces composed of the committed scene photos (tests.support.crowd_mosaic)."""
+    path = tmp_path_factory.mktemp("crowd") / "crowd.jpg"
+    path.write_bytes(encode(crowd_mosaic(), "JPEG", quality=90))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.serving import make_server
 
 from config import ServerSettings
+from model.image_io import decode_image
 from training.evaluate import read_voc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,6 +192,25 @@ def fit_on_canvas(image_bgr: np.ndarray, size: tuple[int, int] = (640, 480)) -> 
     canvas = np.zeros((height, width, 3), np.uint8)
     top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
     canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return canvas
+
+
+def crowd_mosaic(scenes: Path = FIXTURES / "scenes", columns: int = 6, cell: tuple[int, int] = (200, 150)) -> np.ndarray:
+    """A crowd made of the committed scene photos (no committed photo has more than four faces): each photo and its
+    mirror image, cropped to fill a `cell` (width, height), in a grid; about 48 faces in 1200×750."""
+    photos = [decode_image(p.read_bytes()) for p in sorted((scenes / "images").iterdir())]
+    photos += [cv2.flip(p, 1) for p in photos]
+    width, height = cell
+    rows = -(-len(photos) // columns)
+    canvas = np.full((rows * height, columns * width, 3), 40, np.uint8)
+    for i, photo in enumerate(photos):
+        row, column = divmod(i, columns)
+        scale = max(width / photo.shape[1], height / photo.shape[0])
+        resized = cv2.resize(photo, (round(photo.shape[1] * scale), round(photo.shape[0] * scale)),
+                             interpolation=cv2.INTER_AREA)
+        top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+        canvas[row * height : (row + 1) * height, column * width : (column + 1) * width] = \
+            resized[top : top + height, left : left + width]
     return canvas
 
 

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from model.annotate import COLOURS_BGR, annotate
+from model.annotate import COLOURS_BGR, annotate, label_text, layout
 from model.image_io import decode_image
 from model.pipeline import Face, Prediction
 from tests.support import fit_on_canvas
@@ -46,3 +46,42 @@ def test_small_photos_keep_a_legible_minimum(app, one_face_photo):
     annotated = annotate(photo, faces)
     assert annotated.shape == photo.shape and not np.array_equal(annotated, photo)
     assert cv2.absdiff(annotate(photo, []), photo).max() == 0  # nothing drawn without faces
+
+
+def overlaps(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_a_crowd_gets_numbered_labels_that_cover_no_other_face_and_stay_inside(app, crowd_photo):
+    image = decode_image(crowd_photo.read_bytes())
+    faces = app.extensions["mask_pipeline"].analyze(image).faces
+    assert len(faces) >= 40
+    tags, line = layout(image.shape, faces)
+    height, width = image.shape[:2]
+    for number, (face, tag) in enumerate(zip(faces, tags, strict=True), start=1):
+        assert tag.text.split()[0] == str(number)  # the number of the face's line in the list
+        assert tag.text == (label_text(number, face) if tag.full else str(number))
+        x, y, w, h = tag.rect
+        assert 0 <= x and x + w <= width and 0 <= y and y + h <= height, tag  # never cut off
+        for other_face, other in zip(faces, tags, strict=True):
+            if other is tag:
+                continue
+            ox, oy, ow, oh = other_face.box
+            grown = (ox - line, oy - line, ow + 2 * line, oh + 2 * line)
+            if not overlaps(other_face.box, face.box):  # a face inside another's box has its label inside that box
+                assert not overlaps(tag.rect, grown), (tag, other_face)
+            assert not overlaps(tag.rect, other.rect), (tag, other)
+    assert sum(t.full for t in tags) >= len(tags) // 4  # where there is room, the whole label
+    annotated = annotate(image, faces)
+    for face, tag in zip(faces, tags, strict=True):  # each tag is drawn in its face's colour
+        x, y, w, h = tag.rect
+        assert (annotated[y + 1, x + 1] == COLOURS_BGR[face.prediction.label]).all()
+
+
+def test_the_text_size_follows_the_image_not_the_crowd(app, crowd_photo):
+    image = decode_image(crowd_photo.read_bytes())
+    faces = app.extensions["mask_pipeline"].analyze(image).faces
+    small = layout(image.shape, faces)[0]
+    doubled = [Face(tuple(2 * v for v in f.box), f.prediction) for f in faces]
+    large = layout((image.shape[0] * 2, image.shape[1] * 2, 3), doubled)[0]
+    assert 1.8 <= large[0].rect[3] / small[0].rect[3] <= 2.2

@@ -11,8 +11,8 @@ from PIL import Image
 from app import create_app
 from config import Settings
 from model.image_io import decode_image
-from model.pipeline import load_pipeline
-from tests.support import encode, metric_value
+from model.pipeline import Prediction, load_pipeline
+from tests.support import encode, fit_on_canvas, metric_value
 from training.evaluate import match
 
 PREDICTION_KEYS = {"label", "confidence", "probabilities"}
@@ -34,7 +34,8 @@ def assert_prediction(body: dict) -> None:
     assert set(body) >= PREDICTION_KEYS
     assert body["label"] in ("with_mask", "without_mask")
     assert set(body["probabilities"]) == {"with_mask", "without_mask"}
-    assert body["confidence"] == max(body["probabilities"].values())
+    assert body["confidence"] == body["probabilities"][body["label"]] == max(body["probabilities"].values())
+    assert body["confidence"] >= 0.5  # the decision threshold is folded in: the number never reads as the other label
     assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
 
 
@@ -50,7 +51,7 @@ def test_detect_finds_the_face_with_the_documented_shape(client, one_face_photo,
     assert response.status_code == 200
     body = response.get_json()
     image = decode_image(photo_bytes)
-    assert (body["width"], body["height"]) == (image.shape[1], image.shape[0])
+    assert (body["width"], body["height"], body["scale"]) == (image.shape[1], image.shape[0], 1)
     assert len(body["faces"]) == 1
     face = body["faces"][0]
     assert set(face) == PREDICTION_KEYS | {"box"}
@@ -187,6 +188,41 @@ def test_decompression_bomb_is_422(client):
     buffer = io.BytesIO()
     Image.new("L", (30_000, 30_000)).save(buffer, "PNG")  # 900 MP in under 1 MB
     assert_error(post_image(client, buffer.getvalue(), "image/png"), 422, "too_many_pixels")
+
+
+def test_several_image_parts_are_refused_with_the_rule(client, photo_bytes):
+    two = {"image": [(io.BytesIO(photo_bytes), "a.jpg", "image/jpeg"), (io.BytesIO(photo_bytes), "b.jpg", "image/jpeg")]}
+    response = client.post("/api/detect", data=two, content_type="multipart/form-data")
+    assert_error(response, 400, "multiple_images")
+    assert "one image per request" in response.get_json()["error"]["message"]
+
+
+def test_a_48_megapixel_phone_jpeg_is_analysed_at_half_size(client, one_face_photo):
+    """8064×6048 is over MAX_PIXELS (40 MP): decoded at 1/2 of each side instead of refused."""
+    photo = decode_image(one_face_photo[0].read_bytes())
+    big = fit_on_canvas(photo, (8064, 6048))  # upscaled 25×: a phone photo of one close face
+    data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    del big
+    response = post_image(client, data)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert (body["width"], body["height"], body["scale"]) == (4032, 3024, 0.5)
+    assert len(body["faces"]) == 1 and body["faces"][0]["box"]["w"] > 1000
+
+
+def test_confidence_folds_in_the_cards_threshold(app):
+    """A face the network gives 0.45 `without_mask` is bare under the card's threshold (0.4): it must not read
+    "No mask 45%"; the threshold itself reads 50%."""
+    pipeline = app.extensions["mask_pipeline"]
+    threshold = pipeline.without_mask_threshold
+    assert threshold < 0.5  # the committed card's choice; the folding matters only then
+    bare = Prediction.from_probabilities(np.array([0.55, 0.45], np.float32), threshold)
+    assert bare.label == "without_mask" and bare.confidence > 0.5
+    assert bare.probabilities["without_mask"] == pytest.approx(0.5 + (0.45 - threshold) * 0.5 / (1 - threshold))
+    at = Prediction.from_probabilities(np.array([1 - threshold, threshold], np.float32), threshold)
+    assert at.label == "without_mask" and at.confidence == pytest.approx(0.5)
+    masked = Prediction.from_probabilities(np.array([0.7, 0.3], np.float32), threshold)
+    assert masked.label == "with_mask" and masked.confidence == pytest.approx(1 - 0.3 * 0.5 / threshold)
 
 
 def test_limits_come_from_settings(photo_bytes):

@@ -48,22 +48,112 @@ def browser(playwright, camera_video):
     browser.close()
 
 
-def test_upload_shows_boxes_labels_and_summary(browser, base_url, one_face_photo, group_photo):
+def test_upload_shows_boxes_labels_and_summary_in_the_order_chosen(browser, base_url, one_face_photo, group_photo):
     page = browser.new_page()
     page.goto(base_url + "/")
     page.set_input_files("#file-input", [str(one_face_photo[0]), str(group_photo[0])])
     results = page.locator(".result")
     playwright_api.expect(results).to_have_count(2)
-    playwright_api.expect(page.locator("#status")).to_have_text(re.compile("Done: 2 photos"), timeout=30_000)
-    group = results.nth(0)  # newest first
-    playwright_api.expect(group.locator(".summary")).to_have_text(re.compile(r"\d+ faces: \d+ with mask, \d+ without"))
+    playwright_api.expect(page.locator("#status")).to_have_text("Done: 2 photos analysed.", timeout=30_000)
+    single, group = results.nth(0), results.nth(1)  # in the order chosen
+    playwright_api.expect(single.locator(".result-name")).to_have_text(one_face_photo[0].name)
+    playwright_api.expect(group.locator(".summary")).to_have_text(re.compile(r"^\d+ faces: \d+ without a mask, \d+ with$"))
     assert group.locator(".faces li").count() >= 3
-    single = results.nth(1)
-    playwright_api.expect(single.locator(".summary")).to_have_text(re.compile(r"1 face: [01] with mask, [01] without"))
+    playwright_api.expect(single.locator(".summary")).to_have_text(re.compile(r"^1 face: [01] without a mask, [01] with$"))
     playwright_api.expect(single.locator(".faces li")).to_have_text(re.compile(r"Face 1: (Mask|No mask) \(\d+% confident\)"))
+    playwright_api.expect(single.locator(".tag")).to_have_text(re.compile(r"^1 (Mask|No mask) \d+%$"))
     image = single.locator(".result-image")
     assert image.evaluate("img => img.complete && img.naturalWidth") > 0
     assert single.locator(".download").get_attribute("href").startswith("data:image/jpeg;base64,")
+    page.close()
+
+
+LAYOUT = """card => {
+  const img = card.querySelector('.result-image').getBoundingClientRect();
+  const rect = (el) => el.getBoundingClientRect();
+  const marks = [...card.querySelectorAll('.mark')].map(rect);
+  return [...card.querySelectorAll('.tag')].map((tag, i) => ({
+    number: tag.dataset.face, text: tag.textContent, shown: getComputedStyle(tag).visibility === 'visible',
+    font: parseFloat(getComputedStyle(tag).fontSize), tag: rect(tag).toJSON(), img: img.toJSON(),
+    mark: marks[i].toJSON(), others: marks.filter((_, j) => j !== i).map((m) => m.toJSON()),
+    line: card.querySelectorAll('.faces li')[i].textContent,
+  }));
+}"""
+
+
+def overlap(a: dict, b: dict, margin: float = 0) -> bool:
+    return (a["left"] < b["right"] + margin - 0.5 and b["left"] - margin < a["right"] - 0.5
+            and a["top"] < b["bottom"] + margin - 0.5 and b["top"] - margin < a["bottom"] - 0.5)
+
+
+def test_a_crowd_on_a_phone_is_numbered_readable_and_linked_both_ways(browser, base_url, crowd_photo):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True)
+    page.goto(base_url + "/")
+    page.set_input_files("#file-input", str(crowd_photo))
+    playwright_api.expect(page.locator("#status")).to_have_text("Done: 1 photo analysed.", timeout=60_000)
+    card = page.locator(".result")
+    playwright_api.expect(card.locator(".summary")).to_have_text(re.compile(r"^\d{2} faces: \d+ without a mask"))
+    tags = card.evaluate(LAYOUT)
+    assert len(tags) >= 40
+    shown = [t for t in tags if t["shown"]]
+    assert len(shown) >= len(tags) // 2
+    for t in tags:
+        assert t["line"].startswith(f"Face {t['number']}: ")
+    for t in shown:
+        assert t["font"] >= 12  # readable on a phone
+        assert t["text"].split()[0] == t["number"]
+        img, tag = t["img"], t["tag"]
+        assert img["left"] - 0.5 <= tag["left"] and tag["right"] <= img["right"] + 0.5, t  # never cut off
+        assert img["top"] - 0.5 <= tag["top"] and tag["bottom"] <= img["bottom"] + 0.5, t
+        for other in t["others"]:
+            if not overlap(other, t["mark"]):
+                assert not overlap(tag, other), t
+        for u in shown:
+            assert u is t or not overlap(t["tag"], u["tag"]), (t, u)
+    hidden = len(tags) - len(shown)
+    if hidden:
+        playwright_api.expect(card.locator(".crowded")).to_have_text(re.compile(f"^{hidden} of the numbers need more room"))
+    # A tap on a list line selects its box, and its label shows in full; a tap on a box selects its line.
+    unplaced = next((t for t in tags if not t["shown"]), tags[-1])
+    number = unplaced["number"]
+    card.locator(f".face-line[data-face='{number}']").tap()
+    playwright_api.expect(card.locator(f".mark[data-face='{number}']")).to_have_class(re.compile("selected"))
+    tag = card.locator(f".tag[data-face='{number}']")
+    playwright_api.expect(tag).to_have_text(re.compile(rf"^{number} (Mask|No mask) \d+%$"))
+    playwright_api.expect(tag).to_be_visible()
+    card.locator(".mark[data-face='2']").tap()
+    playwright_api.expect(card.locator(".faces li").nth(1)).to_have_class(re.compile("selected"))
+    playwright_api.expect(card.locator(f".mark[data-face='{number}']")).not_to_have_class(re.compile("selected"))
+    # Keyboard: the boxes are buttons in the tab order, with the list line's words.
+    mark = card.locator(".mark[data-face='3']")
+    mark.focus()
+    page.keyboard.press("Enter")
+    playwright_api.expect(card.locator(".faces li").nth(2)).to_have_class(re.compile("selected"))
+    assert mark.get_attribute("aria-label") == card.locator(".faces li").nth(2).text_content()
+    # The larger view doubles the photo and lays the labels out again: more of them find room.
+    width = card.locator(".result-image").evaluate("img => img.clientWidth")
+    card.locator(".zoom").tap()
+    playwright_api.expect(card.locator(".zoom")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function("w => document.querySelector('.result-image').clientWidth >= 1.9 * w", arg=width)
+    page.wait_for_timeout(300)
+    zoomed = card.evaluate(LAYOUT)
+    assert sum(t["shown"] for t in zoomed) >= len(shown)
+    page.close()
+
+
+def test_failed_photos_have_no_download_and_the_status_counts_them(browser, base_url, one_face_photo, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    page = browser.new_page()
+    page.goto(base_url + "/")
+    page.set_input_files("#file-input", [str(text), str(one_face_photo[0])])
+    playwright_api.expect(page.locator("#status")).to_have_text("Done: 1 of 2 photos analysed, 1 failed.",
+                                                                timeout=30_000)
+    failed, done = page.locator(".result").nth(0), page.locator(".result").nth(1)
+    playwright_api.expect(failed).to_have_class(re.compile("error"))
+    playwright_api.expect(failed.locator(".download")).to_be_hidden()
+    playwright_api.expect(failed.locator(".zoom")).to_be_hidden()
+    playwright_api.expect(done.locator(".download")).to_be_visible()
     page.close()
 
 
@@ -213,3 +303,44 @@ def test_no_face_advice_fits_each_page(playwright, base_url, tmp_path):
     page.set_input_files("#file-input", str(tmp_path / "blank.png"))
     playwright_api.expect(page.locator(".result .summary")).to_have_text(re.compile("Try a photo where"))
     browser.close()
+
+
+@pytest.mark.parametrize("size", [(640, 480), (360, 640)], ids=["4:3", "portrait"])
+def test_the_webcam_stage_takes_the_cameras_shape_and_mirrors_a_front_camera(playwright, base_url, one_face_photo,
+                                                                              tmp_path, size):
+    photo = decode_image(one_face_photo[0].read_bytes())
+    shifted = np.zeros((photo.shape[0], photo.shape[1] * 2, 3), np.uint8)
+    shifted[:, : photo.shape[1]] = photo  # the face in the left half of the frame
+    browser = launch_chromium(playwright, write_y4m(shifted, tmp_path / "camera.y4m", size=size))
+    page = browser.new_context(permissions=["camera"], viewport={"width": 1000, "height": 800}).new_page()
+    page.goto(base_url + "/webcam")
+    page.click("#start")
+    playwright_api.expect(page.locator("#overlay")).to_have_attribute("data-boxes", "1", timeout=20_000)
+    stage = page.locator(".stage").bounding_box()
+    assert stage["width"] / stage["height"] == pytest.approx(size[0] / size[1], rel=0.02)  # no letterbox
+    assert stage["height"] <= 0.75 * 800 + 1
+    # A camera that does not say it faces away is mirrored: the video by CSS, the boxes where they are drawn.
+    assert page.locator("#video").evaluate("v => getComputedStyle(v).transform") == "matrix(-1, 0, 0, 1, 0, 0)"
+    assert page.locator("#overlay").evaluate("c => getComputedStyle(c).transform") == "none"  # text reads right
+    painted_right = page.evaluate(
+        "() => { const c = document.getElementById('overlay'); const d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; let left = 0, right = 0;"
+        " for (let i = 3; i < d.length; i += 4) if (d[i]) { ((i >> 2) % c.width < c.width / 2) ? left++ : right++; }"
+        " return [left, right]; }"
+    )
+    assert painted_right[1] > 3 * painted_right[0], painted_right  # the face is on the right once mirrored
+    browser.close()
+
+
+def test_a_camera_facing_away_is_not_mirrored(browser, base_url):
+    context = browser.new_context(permissions=["camera"])
+    context.add_init_script(
+        "const get = MediaStreamTrack.prototype.getSettings;"
+        "MediaStreamTrack.prototype.getSettings = function () { return { ...get.call(this), facingMode: 'environment' }; };"
+    )
+    page = context.new_page()
+    page.goto(base_url + "/webcam")
+    page.click("#start")
+    playwright_api.expect(page.locator("#overlay")).to_have_attribute("data-boxes", "1", timeout=20_000)
+    assert page.locator("#video").evaluate("v => getComputedStyle(v).transform") == "none"
+    context.close()

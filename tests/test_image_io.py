@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.image_io import ImageError, ImageHeader, check_complete, decode_cost, decode_image, read_header
+from model.image_io import (
+    ImageError,
+    ImageHeader,
+    check_complete,
+    decode_cost,
+    decode_image,
+    inspect_image,
+    read_header,
+)
 from tests.support import encode
 
 
@@ -78,6 +86,23 @@ def test_too_many_pixels_is_refused_before_decoding():
     with pytest.raises(ImageError) as info:
         decode_image(buffer.getvalue(), max_pixels=40_000_000)
     assert info.value.code == "too_many_pixels" and "8000×6000" in str(info.value)
+
+
+def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced_and_costed_so(photo):
+    big = cv2.resize(photo, (8000, 6000))
+    baseline = cv2.imencode(".jpg", big)[1].tobytes()
+    header = inspect_image(baseline, max_pixels=40_000_000)
+    assert header.reduction == 2 and header.coefficient_bytes == 0
+    assert decode_cost(header) == 4000 * 3000 * 6  # only the reduced pixels are allocated
+    assert decode_image(baseline, header=header).shape == (3000, 4000, 3)
+    assert inspect_image(baseline, max_pixels=1_000_000).reduction == 8
+    with pytest.raises(ImageError) as info:
+        inspect_image(baseline, max_pixels=500_000)
+    assert info.value.code == "too_many_pixels" and "even at 1/8" in str(info.value)
+    progressive = encode(big, "JPEG", progressive=True)  # libjpeg holds every coefficient whatever the scale
+    header = inspect_image(progressive, max_pixels=40_000_000)
+    assert header.coefficient_bytes >= 8000 * 6000 * 1.5 / 64 * 128
+    assert decode_cost(header) == 4000 * 3000 * 6 + header.coefficient_bytes
 
 
 PHONE_PHOTOS = Path(__file__).resolve().parent / "phone_photos"

@@ -10,7 +10,7 @@ import numpy as np
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 
 from model.annotate import annotate
-from model.image_io import decode_image, inspect_image
+from model.image_io import ImageHeader, decode_image, inspect_image
 from model.pipeline import MaskPipeline
 from web.errors import ApiError
 from web.metrics import observe_detection
@@ -28,12 +28,13 @@ def _pipeline() -> MaskPipeline:
     return current_app.extensions["mask_pipeline"]
 
 
-def _decode_upload() -> np.ndarray:
-    """The upload decoded once its decode memory is reserved; the reservation lasts until the request ends."""
+def _decode_upload() -> tuple[np.ndarray, ImageHeader]:
+    """The upload decoded once its decode memory is reserved (the reservation lasts until the request ends), and
+    its header: a JPEG over MAX_PIXELS is decoded at 1/`header.reduction` of each side."""
     data = image_bytes(request)
     header = inspect_image(data, current_app.config["MAX_PIXELS"])
     g.decode_reservation = current_app.extensions["decode_budget"].reserve(header)
-    return decode_image(data, header=header)
+    return decode_image(data, header=header), header
 
 
 @bp.teardown_request
@@ -53,7 +54,7 @@ def detect():
     if annotate_value not in ANNOTATE_VALUES:
         raise ApiError(400, "invalid_parameter", "The 'annotate' parameter must be 0, 1, true or false.")
     start = time.perf_counter()
-    image = _decode_upload()
+    image, header = _decode_upload()
     decoded = time.perf_counter()
     if ANNOTATE_VALUES[annotate_value] and max(image.shape[:2]) > JPEG_MAX_SIDE:
         raise ApiError(422, "too_large_to_annotate", f"The image is {image.shape[1]}×{image.shape[0]} pixels; an "
@@ -65,6 +66,7 @@ def detect():
     body = {
         "width": image.shape[1],
         "height": image.shape[0],
+        "scale": 1 / header.reduction,
         "faces": [face_json(f) for f in analysis.faces],
     }
     if ANNOTATE_VALUES[annotate_value]:
@@ -77,7 +79,7 @@ def detect():
 
 @bp.post("/api/classify")
 def classify():
-    prediction = _pipeline().classify_crops([_decode_upload()])[0]
+    prediction = _pipeline().classify_crops([_decode_upload()[0]])[0]
     return jsonify(prediction_json(prediction))
 
 

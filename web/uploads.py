@@ -49,10 +49,13 @@ def image_bytes(request: Request) -> bytes:
 
 def _read_image(request: Request) -> bytes:
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
+        uploads = request.files.getlist("image")
+        if not uploads:
             raise ApiError(400, "missing_image", "Send the image in the multipart field 'image'.")
-        return upload.read()
+        if len(uploads) > 1:
+            raise ApiError(400, "multiple_images", f"The form has {len(uploads)} fields named 'image'; send one "
+                           "image per request.")
+        return uploads[0].read()
     if request.mimetype.startswith("image/"):
         return request.get_data(cache=False)
     if not request.content_length and not request.mimetype:

@@ -10,6 +10,7 @@ const RETRY_MS = 1000; // after a failed frame, so a server in trouble is not fl
 const NO_FACE = "No face in view. Face the camera, come closer or add light.";
 
 const video = document.getElementById("video");
+const stage = document.querySelector(".stage");
 const overlay = document.getElementById("overlay");
 const startButton = document.getElementById("start");
 const stopButton = document.getElementById("stop");
@@ -97,10 +98,18 @@ async function start(deviceId) {
     return; // an AbortError from a newer start or a stop needs no word
   }
   if (mine !== session) return;
+  fitStage(stream.getVideoTracks()[0]);
   startButton.disabled = true;
   stopButton.disabled = false;
   await listCameras(stream.getVideoTracks()[0].getSettings().deviceId);
   if (mine === session) loop(mine);
+}
+
+// The stage takes the camera's shape (4:3, 16:9, a portrait phone's), and a camera that faces the user is shown
+// mirrored, boxes included, as people expect of themselves; only a camera that says it faces away is not.
+function fitStage(track) {
+  stage.style.setProperty("--ratio", String(video.videoWidth / video.videoHeight));
+  stage.classList.toggle("mirrored", track.getSettings().facingMode !== "environment");
 }
 
 function stopCamera() {
@@ -189,7 +198,12 @@ function draw() {
   if (!lastResult || !video.videoWidth) return;
   const shown = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight); // object-fit: contain
   const scale = shown * (video.videoWidth / lastResult.width);
-  drawFaces(ctx, lastResult.faces, {
+  // The video is mirrored by CSS; the boxes are mirrored here, so that their labels still read left to right.
+  const width = lastResult.width;
+  const faces = stage.classList.contains("mirrored")
+    ? lastResult.faces.map((f) => ({ ...f, box: { ...f.box, x: width - f.box.x - f.box.w } }))
+    : lastResult.faces;
+  drawFaces(ctx, faces, {
     scale,
     offsetX: (rect.width - video.videoWidth * shown) / 2,
     offsetY: (rect.height - video.videoHeight * shown) / 2,
