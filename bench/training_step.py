@@ -13,9 +13,9 @@ import time
 import keras
 import numpy as np
 
-from model.network import build_model
 from model.preprocess import INPUT_SHAPE
 from training.augment import augmentation
+from training.network import build_model
 from training.recipe import load_recipe
 from training.train import bf16_flags
 

@@ -49,7 +49,7 @@ keep_running() {  # one instance on 127.0.0.1:$1, started again whenever it exit
     local port=$1
     while [ -e "$RUN/running" ]; do
         (cd "$ROOT" && PORT=$port exec "$PYTHON" -m gunicorn app:app --config gunicorn.conf.py \
-            --bind "127.0.0.1:${port}" --pid "$RUN/app-${port}.pid" --control-socket "$RUN/ctl-${port}") || true
+            --bind "127.0.0.1:${port}" --pid "$RUN/app-${port}.pid") || true
         [ -e "$RUN/running" ] && echo "run-local: instance on port ${port} exited; starting it again" >&2 && sleep 1
     done
 }

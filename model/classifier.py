@@ -1,5 +1,5 @@
-"""Running the mask CNN on a batch of preprocessed faces: the server runs a LiteRT export, training and
-evaluation the Keras file it comes from.
+"""Running the mask CNN on a batch of preprocessed faces with LiteRT, which needs no TensorFlow; training and
+evaluation run the Keras file the exports come from (`training.keras_classifier`).
 
 Training writes two exports of the same network: float32 (`mask_cnn.tflite`, Keras's probabilities within 1e-4)
 and full-integer int8 (`mask_cnn.int8.tflite`, weights and activations in 8 bits), which the server runs by
@@ -9,7 +9,6 @@ memory, and its single thread leaves the cores to the detector.
 """
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -37,34 +36,6 @@ class Classifier(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(n, 100, 100, 1) float32 → (n, 2) class probabilities."""
         ...
-
-
-class KerasClassifier:
-    """For training and evaluation, where TensorFlow is loaded anyway."""
-
-    runtime = "keras"
-
-    def __init__(self, model) -> None:  # a keras.Model
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the logs
-        import tensorflow as tf
-
-        # One compiled graph for any batch size: model.predict pays a large overhead on every call (docs/benchmarks.md).
-        self._forward = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.float32)],
-        )
-
-    @classmethod
-    def load(cls, path: Path = KERAS_PATH) -> "KerasClassifier":
-        import keras
-
-        try:
-            return cls(keras.models.load_model(path, compile=False))
-        except Exception as exc:  # Keras raises several types for missing, truncated or foreign files
-            raise ModelLoadError(f"cannot load model file {path}: {exc.__class__.__name__}") from exc
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self._forward(batch).numpy()
 
 
 class LiteClassifier:

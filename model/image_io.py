@@ -24,15 +24,9 @@ pi_heif.register_heif_opener()
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}  # the files the batch tool and training pick from folders
 
-# Pillow's format name → the media type it is sent as. MPO is a JPEG with an index of further frames
-# (some phone cameras write one for depth or burst data): its first frame is the photo.
-SUPPORTED_FORMATS = {
-    "JPEG": "image/jpeg",
-    "MPO": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "HEIF": "image/heic",
-}
+# Pillow's format names decoded. MPO is a JPEG with an index of further frames (some phone cameras write one
+# for depth or burst data): its first frame is the photo.
+SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "HEIF"}
 ACCEPTED_TEXT = "JPEG, PNG, WebP or HEIC/HEIF"
 
 # EXIF orientation → the OpenCV operations that make the image upright.

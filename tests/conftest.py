@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DATASETS, FIXTURES, crowd_mosaic, encode, scene_photos
+from harness.images import crowd_mosaic, encode
+from harness.paths import DATASETS, FIXTURES, scene_photos
 
 
 def _require(path: Path) -> Path:

@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 
+from harness.images import fit_on_canvas
 from model.annotate import COLOURS_BGR, annotate, label_text, layout
 from model.image_io import decode_image
 from model.pipeline import Face, Prediction
-from tests.support import fit_on_canvas
 
 
 def label_band_and_line(image: np.ndarray, face) -> tuple[int, int]:

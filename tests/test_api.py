@@ -10,9 +10,10 @@ from PIL import Image
 
 from app import create_app
 from config import Settings
+from harness.images import encode, fit_on_canvas
+from harness.servers import metric_value
 from model.image_io import decode_image
 from model.pipeline import Prediction, load_pipeline
-from tests.support import encode, fit_on_canvas, metric_value
 from training.evaluate import match
 
 PREDICTION_KEYS = {"label", "confidence", "probabilities"}

@@ -7,11 +7,11 @@ import sys
 
 import cv2
 
-from tests.support import ROOT
+from harness.paths import ROOT
 
 
 def run_batch(*args: str):
-    return subprocess.run([sys.executable, "-m", "model.batch", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "batch", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
 
 

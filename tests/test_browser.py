@@ -9,8 +9,10 @@ import pytest
 
 from app import create_app
 from config import Settings
+from harness.browser import CHROMIUM, launch_chromium
+from harness.images import encode, write_y4m
+from harness.servers import serve_in_thread
 from model.image_io import decode_image
-from tests.support import CHROMIUM, encode, launch_chromium, serve_in_thread, write_y4m
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import psutil
 
+from harness.paths import scene_photos
 from model.detector import FaceDetector, load_detector
 from model.image_io import decode_image
-from tests.support import scene_photos
 from training.evaluate import match
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.paths import ROOT, scene_photos
 from model.classifier import (
     CARD_PATH,
     INT8_PATH,
     KERAS_PATH,
     TFLITE_PATH,
-    KerasClassifier,
     LiteClassifier,
     card_path_for,
     check_model_file,
@@ -25,7 +25,7 @@ from model.image_io import decode_image
 from model.labels import decide
 from model.pipeline import without_mask_threshold
 from model.preprocess import crop, preprocess_face
-from tests.support import ROOT, scene_photos
+from training.keras_classifier import KerasClassifier
 
 
 @pytest.fixture(scope="module")

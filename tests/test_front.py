@@ -18,7 +18,9 @@ import numpy as np
 import psutil
 import pytest
 
-from tests.support import NGINX, Front, run_front, run_load, scene_photos, wait_ready
+from harness.load import run_load
+from harness.paths import scene_photos
+from harness.servers import NGINX, Front, run_front, wait_ready
 
 pytestmark = [pytest.mark.load, pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")]
 

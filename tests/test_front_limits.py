@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.support import NGINX, run_front
+from harness.servers import NGINX, run_front
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
 

@@ -22,8 +22,9 @@ import requests
 from PIL import Image
 
 from config import Settings
+from harness.paths import ROOT
+from harness.servers import run_gunicorn, server_rss_mb
 from model.image_io import ImageHeader, decode_cost
-from tests.support import ROOT, run_gunicorn, server_rss_mb
 
 PHONE_PHOTOS = ROOT / "tests" / "phone_photos"
 

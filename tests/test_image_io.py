@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.images import encode
 from model.image_io import (
     ImageError,
     ImageHeader,
@@ -18,7 +19,6 @@ from model.image_io import (
     inspect_image,
     read_header,
 )
-from tests.support import encode
 
 
 @pytest.fixture(scope="module")

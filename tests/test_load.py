@@ -10,7 +10,9 @@ import time
 import psutil
 import pytest
 
-from tests.support import run_gunicorn, run_load, scene_photos, server_rss_mb
+from harness.load import run_load
+from harness.paths import scene_photos
+from harness.servers import run_gunicorn, server_rss_mb
 
 pytestmark = pytest.mark.load
 

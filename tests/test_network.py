@@ -3,7 +3,7 @@
 import keras
 
 from model.classifier import KERAS_PATH
-from model.network import build_model
+from training.network import build_model
 
 EXPECTED_LAYERS = [
     ("Conv2D", (None, 98, 98, 200)),

@@ -20,8 +20,10 @@ from PIL import Image
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from harness.images import encode
+from harness.paths import ROOT
+from harness.servers import WORKER_READY, free_port, metric_value, run_gunicorn, wait_ready
 from model.image_io import decode_image
-from tests.support import ROOT, WORKER_READY, encode, free_port, metric_value, run_gunicorn, wait_ready
 
 STALE_METRICS = "counter_1.db"  # left in the metrics folder by an earlier run: not a valid file of this one
 

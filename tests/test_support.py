@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.support import run_load
+from harness.load import run_load
 
 
 def test_a_count_of_zero_sends_no_requests():

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
+from harness.images import encode
+from harness.paths import ROOT
 from model.detector import load_detector
 from model.labels import CLASS_NAMES, decide
-from tests.support import ROOT, encode
 from training.augment import DARKEST_GAIN, Underexpose, augmentation
 from training.dataset import load_dataset, load_scene_faces, stratified_split
 from training.recipe import load_recipe

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from model.classifier import SERVED_PATH, Classifier, KerasClassifier, LiteClassifier
+from model.classifier import SERVED_PATH, Classifier, LiteClassifier
 from model.detector import load_detector
 from model.image_io import decode_image
 from model.labels import CLASS_NAMES, decide
 from model.pipeline import Face, MaskPipeline, without_mask_threshold
 from model.preprocess import crop, preprocess_face
 from training.dataset import load_dataset
+from training.keras_classifier import KerasClassifier
 from training.metrics import classification_report, plot_contact_sheet
 from training.scenes import SIZE_BANDS, clip, match, read_voc, scene_files
 

@@ -27,10 +27,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from model.classifier import CARD_PATH, INT8_PATH, KERAS_PATH, KerasClassifier
+from model.classifier import CARD_PATH, INT8_PATH, KERAS_PATH
 from model.detector import FaceDetector, load_detector
 from model.labels import CLASS_NAMES, decide
-from model.network import build_model
 from model.pipeline import MaskPipeline
 from model.preprocess import INPUT_SHAPE
 from training.augment import augmentation, darken
@@ -45,7 +44,9 @@ from training.dataset import (
 )
 from training.evaluate import evaluate_scenes
 from training.export import export_all
+from training.keras_classifier import KerasClassifier
 from training.metrics import classification_report, plot_confusion, plot_history
+from training.network import build_model
 from training.recipe import RECIPE_PATH, Recipe, load_recipe
 
 log = logging.getLogger("training")

@@ -1,7 +1,7 @@
 """Annotate a batch of photos from the command line: annotated copies whose paths mirror the inputs', one JSON
 line each on stdout and in OUT/report.jsonl, and a one-line summary on stderr.
 
-    python -m model.batch photos/ more.jpg --out annotated/
+    python -m batch photos/ more.jpg --out annotated/
 
 photos/sub/a.jpg becomes annotated/sub/a-annotated.jpg (a folder's files keep their place under it; a file given
 by name goes to the top of OUT). Two inputs that would write the same file stop the run before any work.

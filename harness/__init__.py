@@ -1,0 +1,1 @@
+"""What tests and benchmarks share, and nothing serving uses: paths, real servers, load, a real browser."""
