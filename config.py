@@ -1,72 +1,67 @@
-"""Every setting comes from the environment here, with defaults that work on a laptop and a PaaS alike."""
+"""Every setting comes from the environment here, with defaults that work on a laptop and a PaaS alike. Each
+default is written once, beside the variable that overrides it; a blank variable counts as unset."""
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from model.classifier import SERVED_PATH
 
 MB = 1024 * 1024
 
 
-def _int(environ: dict[str, str], name: str, default: int) -> int:
-    value = environ.get(name, "").strip()
-    return int(value) if value else default
+def setting(variable: str, default: Any, parse: Callable[[str], Any] = int) -> Any:
+    return field(default=default, metadata={"variable": variable, "parse": parse})
+
+
+def megabytes(value: str) -> int:
+    return int(value) * MB
+
+
+def from_environment(cls, environ: dict[str, str] | None):
+    env = os.environ if environ is None else environ
+    values = {}
+    for f in fields(cls):
+        raw = env.get(f.metadata["variable"], "").strip()
+        if raw:
+            values[f.name] = f.metadata["parse"](raw)
+    return cls(**values)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Settings of the Flask app (one per process)."""
 
-    model_path: Path = SERVED_PATH  # MODEL_PATH: a LiteRT export (.tflite, its card beside it); model/mask_cnn.int8.tflite
-    max_upload_bytes: int = 10 * MB  # MAX_UPLOAD_MB
-    max_pixels: int = 40_000_000  # MAX_PIXELS: refuse decompression bombs before decoding
-    log_level: str = "INFO"  # LOG_LEVEL
-    debug: bool = False  # FLASK_DEBUG=1, development only
-    decode_memory_mb: int | None = None  # DECODE_MEMORY_MB: see decode_memory_bytes
-    decode_wait_seconds: int = 30  # DECODE_WAIT_SECONDS: how long an upload waits for that memory before a 503
-    # PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers write their metrics for /metrics to sum; gunicorn.conf.py
-    # empties it at start, or makes a temporary one when unset. Unset outside gunicorn: one process's metrics.
-    metrics_dir: Path | None = None
-
-    @property
-    def decode_memory_bytes(self) -> int:
-        """Image decoding one process has in flight at most: by default 200 MB, so that a worker with four large
-        uploads at once stays within a 512 MB instance (docs/deploy.md)."""
-        return (self.decode_memory_mb or 200) * MB
+    model_path: Path = setting("MODEL_PATH", SERVED_PATH, Path)  # a LiteRT export, its card beside it
+    max_upload_bytes: int = setting("MAX_UPLOAD_MB", 10 * MB, megabytes)
+    max_pixels: int = setting("MAX_PIXELS", 40_000_000)  # decompression bombs are refused from the header
+    log_level: str = setting("LOG_LEVEL", "INFO", str.upper)
+    debug: bool = setting("FLASK_DEBUG", False, lambda v: v in ("1", "true"))  # development only
+    # Image decoding one process has in flight at most, so that a worker with four large uploads at once stays
+    # within a 512 MB instance (docs/deploy.md); an upload waits for it at most DECODE_WAIT_SECONDS, then gets 503.
+    decode_memory_bytes: int = setting("DECODE_MEMORY_MB", 200 * MB, megabytes)
+    decode_wait_seconds: int = setting("DECODE_WAIT_SECONDS", 30)
+    # Where gunicorn's workers write their metrics for /metrics to sum; gunicorn.conf.py empties it at start, or
+    # makes a temporary one when unset. Unset outside gunicorn: one process's metrics.
+    metrics_dir: Path | None = setting("PROMETHEUS_MULTIPROC_DIR", None, Path)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        env = dict(os.environ if environ is None else environ)
-        return cls(
-            model_path=Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else SERVED_PATH,
-            max_upload_bytes=_int(env, "MAX_UPLOAD_MB", 10) * MB,
-            max_pixels=_int(env, "MAX_PIXELS", 40_000_000),
-            decode_memory_mb=_int(env, "DECODE_MEMORY_MB", 0) or None,
-            decode_wait_seconds=_int(env, "DECODE_WAIT_SECONDS", 30),
-            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            debug=env.get("FLASK_DEBUG", "") in ("1", "true"),
-        )
+        return from_environment(cls, environ)
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     """Settings of gunicorn, read by gunicorn.conf.py."""
 
-    port: int = 8000  # PORT, set by the platform
-    workers: int = 1  # WEB_CONCURRENCY
-    threads: int = 4  # GUNICORN_THREADS
-    timeout: int = 60  # GUNICORN_TIMEOUT, seconds a worker may go silent (or take to boot) before it is replaced
-    request_timeout: int = 60  # REQUEST_TIMEOUT, seconds a request may run before it gets a 503 and its worker restarts
+    port: int = setting("PORT", 8000)  # set by the platform
+    workers: int = setting("WEB_CONCURRENCY", 1)
+    threads: int = setting("GUNICORN_THREADS", 4)
+    timeout: int = setting("GUNICORN_TIMEOUT", 60)  # seconds a worker may go silent (or take to boot)
+    request_timeout: int = setting("REQUEST_TIMEOUT", 60)  # seconds before a 503 and a fresh worker
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServerSettings":
-        env = dict(os.environ if environ is None else environ)
-        return cls(
-            port=_int(env, "PORT", 8000),
-            workers=_int(env, "WEB_CONCURRENCY", 1),
-            threads=_int(env, "GUNICORN_THREADS", 4),
-            timeout=_int(env, "GUNICORN_TIMEOUT", 60),
-            request_timeout=_int(env, "REQUEST_TIMEOUT", 60),
-        )
+        return from_environment(cls, environ)
