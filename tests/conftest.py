@@ -1,11 +1,17 @@
 """Shared fixtures: the real model, the real photos committed in tests/data, and the full datasets when present."""
 
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from config import Settings
 from harness.images import crowd_mosaic, encode
 from harness.paths import DATASETS, FIXTURES, scene_photos
+from harness.servers import run_gunicorn
 
 
 def _require(path: Path) -> Path:
@@ -64,12 +70,38 @@ def crowd_photo(tmp_path_factory) -> Path:
     return path
 
 
+STALE_METRICS = "counter_1.db"  # left in the metrics folder by an earlier run: not a valid file of this one
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    metrics_dir: Path
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    """Real gunicorn as a platform runs it with WEB_CONCURRENCY=2, shared by the tests that need a server but not
+    their own settings; its metrics folder holds a stale file from an 'earlier run'."""
+    metrics_dir = tmp_path_factory.mktemp("metrics")
+    (metrics_dir / STALE_METRICS).write_bytes(os.urandom(64))
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with run_gunicorn(env, log_path) as (url, process):
+        yield Server(url, process, log_path, metrics_dir)
+
+
 @pytest.fixture(scope="session")
 def app():
-    from app import app as default_app  # the very object gunicorn serves
+    """An app with the defaults gunicorn serves when nothing is set; tests that change a setting make their own
+    with create_app(Settings(...))."""
+    from app import create_app  # importing app also builds gunicorn's module-level instance, once
 
-    default_app.config.update(TESTING=True)
-    return default_app
+    made = create_app(Settings())
+    made.config.update(TESTING=True)
+    return made
 
 
 @pytest.fixture()

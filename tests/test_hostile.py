@@ -30,13 +30,6 @@ PHONE_PHOTOS = ROOT / "tests" / "phone_photos"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    with run_gunicorn({"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"}, log_path) as (url, process):
-        yield url, process, log_path
-
-
-@pytest.fixture(scope="module")
 def photo(one_face_photo) -> bytes:
     return one_face_photo[0].read_bytes()
 
@@ -108,7 +101,7 @@ def multipart(parts: int, image: bytes) -> tuple[str, bytes]:
 
 
 def test_uploads_that_must_be_refused_get_a_json_4xx_and_the_server_keeps_serving(server, photo):
-    url, process, log_path = server
+    url, process, log_path = server.url, server.process, server.log_path
     workers = {p.pid for p in psutil.Process(process.pid).children()}
     eleven_mb = np.random.default_rng(0).integers(0, 256, 11 * 2**20, dtype=np.uint8).tobytes()
     chunked_header = "Transfer-Encoding: chunked\r\n"
@@ -147,7 +140,7 @@ def test_uploads_that_must_be_refused_get_a_json_4xx_and_the_server_keeps_servin
 
 
 def test_phone_photos_are_analysed(server, photo):
-    url, _, _ = server
+    url = server.url
     heic = (PHONE_PHOTOS / "face.heic").read_bytes()
     for name, data, content_type in [("MPO", mpo(photo), "image/jpeg"),
                                      ("malformed EXIF orientation", malformed_exif(photo), "image/jpeg"),
@@ -157,14 +150,14 @@ def test_phone_photos_are_analysed(server, photo):
 
 
 def test_untrusted_host_never_reaches_a_location_header(server):
-    url, _, _ = server
+    url = server.url
     status, headers, _ = raw_http(url, b"GET /static//js/api.js HTTP/1.1\r\nHost: evil.example\r\n"
                                        b"Connection: close\r\n\r\n")
     assert status == 308 and headers["Location"] == "/static/js/api.js"
 
 
 def test_what_already_held_still_holds(server, photo):
-    url, _, _ = server
+    url = server.url
     bomb = png(np.zeros((30_000, 30_000), np.uint8))
     started = time.monotonic()
     response = requests.post(f"{url}/api/detect", data=bomb, headers={"Content-Type": "image/png"}, timeout=30)
@@ -181,7 +174,7 @@ def test_what_already_held_still_holds(server, photo):
 def test_memory_bombs_inside_the_pixel_limit_are_refused_or_decoded_within_the_budget(server, photo):
     """Issue 14's 155 KB RGBA PNG of 7000×5700 would need 304 MB to decode: refused from its header. The largest
     RGBA PNG the default DECODE_MEMORY_MB allows decodes, in integers."""
-    url, _, _ = server
+    url = server.url
     bomb = np.zeros((5700, 7000, 4), np.uint8)
     bomb[..., 3] = 128
     data = png(bomb)

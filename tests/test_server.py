@@ -22,24 +22,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from harness.images import encode
 from harness.paths import ROOT
-from harness.servers import WORKER_READY, free_port, metric_value, run_gunicorn, wait_ready
+from harness.servers import WORKER_READY, free_port, metric_value, wait_ready
 from model.image_io import decode_image
-
-STALE_METRICS = "counter_1.db"  # left in the metrics folder by an earlier run: not a valid file of this one
-
-
-@pytest.fixture(scope="module")
-def metrics_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("metrics")
-    (directory / STALE_METRICS).write_bytes(os.urandom(64))
-    return directory
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, metrics_dir):
-    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    with run_gunicorn({"WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, log_path) as (url, process):
-        yield url, process, log_path
+from tests.conftest import STALE_METRICS
 
 
 def workers(process: subprocess.Popen) -> set[int]:
@@ -59,7 +44,7 @@ def png_bytes(width: int, height: int) -> bytes:
 
 
 def test_serves_detections_and_logs_one_structured_line_without_image_bytes(server, one_face_photo):
-    url, _, log_path = server
+    url, log_path = server.url, server.log_path
     data = one_face_photo[0].read_bytes()
     response = post(url, data)
     assert response.status_code == 200 and len(response.json()["faces"]) == 1
@@ -75,13 +60,13 @@ def test_serves_detections_and_logs_one_structured_line_without_image_bytes(serv
 
 def test_each_worker_logs_a_ready_line_with_its_pid(server):
     """run_gunicorn waits for these lines, so that load starts only once every worker can take connections."""
-    _, process, log_path = server
+    process, log_path = server.process, server.log_path
     ready = {int(pid) for pid in WORKER_READY.findall(log_path.read_text(errors="replace"))}
     assert len(workers(process)) == 2 and workers(process) <= ready
 
 
 def test_no_control_socket_is_opened(server):
-    _, _, log_path = server
+    log_path = server.log_path
     assert "Control socket" not in log_path.read_text(errors="replace")
 
 
@@ -105,8 +90,9 @@ def counted_by_each_worker(metrics_dir, route: str) -> dict[int, float]:
     return by_pid
 
 
-def test_metrics_sum_every_workers_requests(server, metrics_dir):
-    url, process, _ = server
+def test_metrics_sum_every_workers_requests(server):
+    metrics_dir = server.metrics_dir
+    url, process = server.url, server.process
     assert not (metrics_dir / STALE_METRICS).exists()  # emptied at start: no earlier run is summed in
     before = requests_counted(requests.get(f"{url}/metrics", timeout=10).text, "/api/model")
     sent, deadline = 0, time.monotonic() + 30
@@ -125,7 +111,7 @@ def test_metrics_sum_every_workers_requests(server, metrics_dir):
 
 
 def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):
-    url, process, _ = server
+    url, process = server.url, server.process
     before = workers(process)
     good = one_face_photo[0].read_bytes()
     photo = decode_image(good)
@@ -159,7 +145,7 @@ def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):
 
 
 def test_a_killed_worker_is_replaced(server, one_face_photo):
-    url, process, _ = server
+    url, process = server.url, server.process
     before = workers(process)
     victim = sorted(before)[0]
     os.kill(victim, signal.SIGKILL)
