@@ -70,9 +70,10 @@ class MaskPipeline:
         batch = np.stack([preprocess_face(c) for c in crops])
         return [Prediction.from_probabilities(p, self.without_mask_threshold) for p in self.classifier.predict(batch)]
 
-    def analyze(self, image_bgr: np.ndarray) -> Analysis:
+    def analyze(self, image_bgr: np.ndarray, video_frame: bool = False) -> Analysis:
+        """A photo is searched at every detector scale; a video frame at one, so that a camera keeps its rate."""
         start = time.perf_counter()
-        detections = self.detector.detect(image_bgr)
+        detections = self.detector.detect(image_bgr, video_frame=video_frame)
         detected = time.perf_counter()
         predictions = self.classify_crops([crop(image_bgr, d.box) for d in detections])
         done = time.perf_counter()

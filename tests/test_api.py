@@ -11,6 +11,7 @@ from PIL import Image
 from app import create_app
 from config import Settings
 from harness.images import encode, fit_on_canvas
+from harness.paths import scene_photos
 from harness.servers import metric_value
 from model.image_io import decode_image
 from model.pipeline import Prediction, load_pipeline
@@ -84,6 +85,32 @@ def test_several_faces_in_one_photo(client, group_photo):
     matched = match(truths, boxes)
     assert len(matched) >= len(truths) - 1
     assert {body["faces"][j]["label"] for j in matched.values()} == {"with_mask", "without_mask"}
+
+
+def test_a_webcam_frame_takes_the_single_scale_path(client, sample_scenes_dir):
+    """`?mode=frame`, which the webcam page sends, gets the detector's base scale alone; an upload gets every
+    scale. Shown on a committed photo where the two searches give different boxes, so that a mix-up shows."""
+    detector = load_pipeline().detector
+    for path, _ in scene_photos(sample_scenes_dir):
+        image = decode_image(path.read_bytes())
+        single = [d.box for d in detector.detect(image, video_frame=True)]
+        every = [d.box for d in detector.detect(image)]
+        if single != every:
+            break
+    else:
+        pytest.fail("no committed photo where the photo search differs from the frame search")
+    content_type = "image/png" if path.suffix == ".png" else "image/jpeg"
+
+    def boxes(route: str) -> list[tuple[int, ...]]:
+        body = post_image(client, path.read_bytes(), content_type, route=route).get_json()
+        return [tuple(f["box"][k] for k in "xywh") for f in body["faces"]]
+
+    assert boxes("/api/detect?mode=frame") == single
+    assert boxes("/api/detect") == boxes("/api/detect?mode=photo") == every
+
+
+def test_an_unknown_mode_is_a_400(client, photo_bytes):
+    assert_error(post_image(client, photo_bytes, route="/api/detect?mode=video"), 400, "invalid_parameter")
 
 
 def test_exif_rotated_phone_photo_gets_boxes_in_upright_pixels(client, one_face_photo, photo_bytes):

@@ -3,6 +3,7 @@
 import re
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -17,6 +18,10 @@ from model.image_io import decode_image
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def is_detect(url: str) -> bool:
+    return urlsplit(url).path == "/api/detect"
 
 
 @pytest.fixture(scope="module")
@@ -203,10 +208,12 @@ def test_webcam_sends_each_camera_frame_once_with_at_most_two_in_flight(browser,
     outstanding: set = set()
     sent: list[float] = []
     most = 0
+    modes: set[str] = set()
 
     def on_request(request) -> None:
         nonlocal most
-        if request.url.endswith("/api/detect"):
+        if is_detect(request.url):
+            modes.update(parse_qs(urlsplit(request.url).query).get("mode", ["photo"]))
             outstanding.add(request)
             sent.append(time.monotonic())
             most = max(most, len(outstanding))
@@ -223,6 +230,7 @@ def test_webcam_sends_each_camera_frame_once_with_at_most_two_in_flight(browser,
     page.click("#stop")
     context.close()
     assert 1 <= most <= 2
+    assert modes == {"frame"}, "webcam frames must ask for the single-scale search"
     assert len(in_window) <= 3 * 30 + 3, f"{len(in_window)} frames in 3 s from a 30 fps camera: frames sent twice"
 
 
@@ -254,7 +262,7 @@ def test_a_failing_server_gets_one_retry_a_second_and_one_alert_even_across_a_ca
     context = browser.new_context(permissions=["camera"])
     page = context.new_page()
     sent: list[float] = []
-    page.on("request", lambda r: sent.append(time.monotonic()) if r.url.endswith("/api/detect") else None)
+    page.on("request", lambda r: sent.append(time.monotonic()) if is_detect(r.url) else None)
     page.goto(refusing_url + "/webcam")
     page.click("#start")
     message = page.locator("#message")
@@ -281,7 +289,7 @@ def test_a_video_that_will_not_play_gives_a_message_and_sends_nothing(browser, b
     )
     page = context.new_page()
     sent: list[str] = []
-    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/api/detect") else None)
+    page.on("request", lambda r: sent.append(r.url) if is_detect(r.url) else None)
     page.goto(base_url + "/webcam")
     page.click("#start")
     playwright_api.expect(page.locator("#message")).to_have_text(re.compile(r"could not play \(NotAllowedError\)"))

@@ -9,10 +9,15 @@ import psutil
 from harness.paths import scene_photos
 from model.detector import FaceDetector, load_detector
 from model.image_io import decode_image
-from training.evaluate import match
+from training.scenes import GroundTruth, iou, match
+
+# Two or three faces below the served configuration's figures on scenes-val (docs/detector.md), and above
+# those of one scale, so that a photo search fallen back to one scale fails.
+MASKED_FLOOR, BARE_FLOOR, SMALL_MASKED_FLOOR = 0.91, 0.95, 0.65
 
 
 def recall_by_label(detector, photos) -> dict[str, float]:
+    """Recall per label, and per label and size band as "label size" (with_mask <24, …)."""
     found: dict[str, int] = {}
     total: dict[str, int] = {}
     for path, truths in photos:
@@ -24,9 +29,10 @@ def recall_by_label(detector, photos) -> dict[str, float]:
             assert 0.0 <= d.score <= 1.0
         matched = match(truths, [d.box for d in detections])
         for i, truth in enumerate(truths):
-            total[truth.label] = total.get(truth.label, 0) + 1
-            found[truth.label] = found.get(truth.label, 0) + (i in matched)
-    return {label: found[label] / total[label] for label in total}
+            for key in (truth.label, f"{truth.label} {truth.size_band}"):
+                total[key] = total.get(key, 0) + 1
+                found[key] = found.get(key, 0) + (i in matched)
+    return {key: found[key] / total[key] for key in total}
 
 
 def test_recall_on_the_committed_photos(sample_scenes_dir):
@@ -36,8 +42,37 @@ def test_recall_on_the_committed_photos(sample_scenes_dir):
 
 
 def test_recall_on_real_scenes(scenes_val_dir):
+    """Crowds with small faces: the photo search at several scales finds the small masked faces one scale misses."""
     recall = recall_by_label(load_detector(), scene_photos(scenes_val_dir))
-    assert recall["with_mask"] >= 0.88 and recall["without_mask"] >= 0.92, recall
+    assert recall["with_mask"] >= MASKED_FLOOR and recall["without_mask"] >= BARE_FLOOR, recall
+    assert recall["with_mask <24"] >= SMALL_MASKED_FLOOR, recall
+
+
+def test_a_video_frame_is_searched_at_the_base_scale_only(sample_scenes_dir):
+    """A frame gets exactly the boxes of a one-scale detector; a photo gets more scales, which differ somewhere."""
+    detector = load_detector()
+    single = FaceDetector(photo_scales=(1.0,), min_score=detector.min_score)
+    differ = 0
+    for path, _ in scene_photos(sample_scenes_dir):
+        image = decode_image(path.read_bytes())
+        frame = detector.detect(image, video_frame=True)
+        assert frame == single.detect(image)
+        differ += frame != detector.detect(image)
+    assert differ >= 1
+
+
+def test_a_large_photo_is_searched_in_tiles_without_duplicates(group_photo):
+    """At 4000 px the magnified copies run in overlapping tiles: every face is found once, where the base finds it."""
+    path, truths = group_photo
+    image = decode_image(path.read_bytes())
+    factor = 4000 / max(image.shape[:2])
+    large = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    detector = load_detector()
+    boxes = [d.box for d in detector.detect(large)]
+    base = [d.box for d in detector.detect(large, video_frame=True)]
+    scaled = [GroundTruth(tuple(round(v * factor) for v in t.box), t.label) for t in truths]
+    assert len(match(scaled, boxes)) >= len(match(scaled, base))
+    assert all(iou(a, b) < detector.merge_threshold for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def test_recall_on_the_measuring_photos(scenes_dir):

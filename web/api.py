@@ -45,6 +45,7 @@ def _release_decode_memory(_exc: BaseException | None) -> None:
 
 
 ANNOTATE_VALUES = {"0": False, "false": False, "1": True, "true": True}
+MODES = ("photo", "frame")  # frame: a video frame, searched at one scale so that a camera keeps its rate
 JPEG_MAX_SIDE = 65_500  # the longest side OpenCV's JPEG encoder writes
 
 
@@ -53,13 +54,16 @@ def detect():
     annotate_value = request.args.get("annotate", "0")
     if annotate_value not in ANNOTATE_VALUES:
         raise ApiError(400, "invalid_parameter", "The 'annotate' parameter must be 0, 1, true or false.")
+    mode = request.args.get("mode", "photo")
+    if mode not in MODES:
+        raise ApiError(400, "invalid_parameter", "The 'mode' parameter must be photo or frame.")
     start = time.perf_counter()
     image, header = _decode_upload()
     decoded = time.perf_counter()
     if ANNOTATE_VALUES[annotate_value] and max(image.shape[:2]) > JPEG_MAX_SIDE:
         raise ApiError(422, "too_large_to_annotate", f"The image is {image.shape[1]}×{image.shape[0]} pixels; an "
                        f"annotated JPEG holds at most {JPEG_MAX_SIDE:,} pixels a side. Leave out annotate=1.")
-    analysis = _pipeline().analyze(image)
+    analysis = _pipeline().analyze(image, video_frame=mode == "frame")
     g.faces_found = len(analysis.faces)  # for the access log
     timings = {"decode": (decoded - start) * 1000, **analysis.timings_ms}
     observe_detection(len(analysis.faces), timings)

@@ -1,5 +1,6 @@
-// Webcam page: sends each camera frame, downscaled to JPEG, to /api/detect with up to two requests in flight,
-// and draws the newest answer over the video.
+// Webcam page: sends each camera frame, downscaled to JPEG, to /api/detect?mode=frame (searched at one scale, so
+// that the server keeps the camera's rate) with up to two requests in flight, and draws the newest answer over
+// the video.
 import { detect } from "./api.js";
 import { drawFaces, summary } from "./faces.js";
 
@@ -152,7 +153,7 @@ async function loop(mine) {
   async function send(blob) {
     const sent = performance.now();
     try {
-      const result = await detect(blob);
+      const result = await detect(blob, { frame: true });
       failing = false;
       if (!current() || sent < shownSent) return;
       shownSent = sent;
