@@ -68,7 +68,8 @@ def photo_screenshots(browser: Browser, url: str) -> None:
         crowd = Path(tmp) / "crowd.jpg"
         crowd.write_bytes(encode(crowd_mosaic(), "JPEG", quality=90))
         for width, name in ((1280, "upload.png"), (390, "upload-phone.png")):
-            context = browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=2 if width < 600 else 1)
+            context = browser.new_context(viewport={"width": width, "height": 900},
+                                          device_scale_factor=2 if width < 600 else 1)
             page = context.new_page()
             page.goto(url + "/")
             page.set_input_files("#file-input", [str(crowd)])

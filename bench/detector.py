@@ -62,7 +62,8 @@ def header() -> str:
     return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
 
 
-def extra_unmatched(truths_per_photo: list[list], first: list[list[Box]], last: list[list[Box]]) -> list[tuple[int, Box]]:
+def extra_unmatched(truths_per_photo: list[list], first: list[list[Box]],
+                    last: list[list[Box]]) -> list[tuple[int, Box]]:
     """(photo index, box) of the last configuration's unmatched boxes that overlap none of the first's (IoU < 0.4)."""
     extra = []
     for index, (truths, old, new) in enumerate(zip(truths_per_photo, first, last, strict=True)):
@@ -134,11 +135,12 @@ def main() -> None:
         results.append(boxes)
         times = ["–"] * 3
         if args.repeats:
-            times = [
-                f"{median_ms(lambda d=detector: d.detect(timed['webcam'], video_frame=True), repeats=args.repeats):.1f} ms",
-                f"{median_ms(lambda d=detector: d.detect(timed['photo']), repeats=args.repeats):.1f} ms",
-                f"{median_ms(lambda d=detector: d.detect(timed['large']), repeats=max(3, args.repeats // 3), warmup=3):.1f} ms",
+            medians = [
+                median_ms(lambda d=detector: d.detect(timed["webcam"], video_frame=True), repeats=args.repeats),
+                median_ms(lambda d=detector: d.detect(timed["photo"]), repeats=args.repeats),
+                median_ms(lambda d=detector: d.detect(timed["large"]), repeats=max(3, args.repeats // 3), warmup=3),
             ]
+            times = [f"{ms:.1f} ms" for ms in medians]
         merge_cell = f"{merge:g}" if "," in scales else "–"
         other_cell = f"{detector.other_min_score:.2f}" if "," in scales else "–"
         print(f"| {scales.replace(',', ' + ')} | {score:.2f} | {merge_cell} | {other_cell} | "

@@ -34,8 +34,8 @@ def measure(tree: Path, photos: list[bytes], requests: int, seconds: float) -> s
         after, worker_after = server_rss_mb(process), worker.memory_info().rss / 2**20
         children = len(worker.children(recursive=True))
     done, failed = warm.requests + rest.requests, len(warm.failures) + len(rest.failures)
-    return (f"{before:.0f} MB | {after:.0f} MB | {after / before - 1:+.1%} | {worker_before:.0f} → {worker_after:.0f} MB"
-            f" | {done} ({failed} failed) | {children} |")
+    return (f"{before:.0f} MB | {after:.0f} MB | {after / before - 1:+.1%} | "
+            f"{worker_before:.0f} → {worker_after:.0f} MB | {done} ({failed} failed) | {children} |")
 
 
 def main() -> None:

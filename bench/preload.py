@@ -38,7 +38,8 @@ def main() -> None:
                 after_2000 = footprint_mb(process)
             cells = " | ".join(f"{rss:.0f} / {pss:.0f} MB" for rss, pss in (idle, after_500, after_2000))
             rps = len(rest.latencies_ms) / rest.seconds
-            print(f"| {round_} | {name} | {cells} | {rps:.1f} | {len(warm.failures) + len(rest.failures)} |", flush=True)
+            failures = len(warm.failures) + len(rest.failures)
+            print(f"| {round_} | {name} | {cells} | {rps:.1f} | {failures} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -43,8 +43,10 @@ def main() -> None:
         over_http = evaluate_scenes(pipeline, SCENES, compared)
     in_process = evaluate_scenes(pipeline, SCENES)
     keys = ("detect_recall", "crop_accuracy", "end_to_end_accuracy")
-    print(json.dumps({"in_process": {k: in_process[k] for k in keys}, "http_api": {k: over_http[k] for k in keys}}, indent=2))
-    print(f"images whose boxes or labels differ between the API and in-process: {differences} of {in_process['images']}")
+    print(json.dumps({"in_process": {k: in_process[k] for k in keys}, "http_api": {k: over_http[k] for k in keys}},
+                     indent=2))
+    print(f"images whose boxes or labels differ between the API and in-process: {differences} of "
+          f"{in_process['images']}")
 
 
 if __name__ == "__main__":

@@ -112,15 +112,16 @@ def main() -> None:
 
     print(f"CNN per face, one LiteRT invocation on one thread (median): int8 {cnn[INT8]:.2f} ms, float "
           f"{cnn[FLOAT]:.2f} ms; int8 / float {cnn[INT8] / cnn[FLOAT]:.2f}")
-    print("| server | latency, median | requests/s, 4 clients, median (range) | worker RSS | worker's child processes | "
-          "server RSS, 1 worker | server RSS, 2 workers |")
+    print("| server | latency, median | requests/s, 4 clients, median (range) | worker RSS | "
+          "worker's child processes | server RSS, 1 worker | server RSS, 2 workers |")
     print("|---|---|---|---|---|---|---|")
     for name, f in rows.items():
-        print(f"| {name} | {f['latency']:.1f} ms | {f['rps']:.1f} ({f['rps_range']}) | {f['worker']:.0f} MB | {f['children']} | "
-              f"{f['server_1']:.0f} MB | {f['server_2']:.0f} MB |")
+        print(f"| {name} | {f['latency']:.1f} ms | {f['rps']:.1f} ({f['rps_range']}) | {f['worker']:.0f} MB | "
+              f"{f['children']} | {f['server_1']:.0f} MB | {f['server_2']:.0f} MB |")
     served, exact = rows[INT8], rows[FLOAT]
     print(f"int8 server: latency {served['latency'] / cnn[FLOAT]:.2f}x the float CNN's time per face; against the "
-          f"float server: latency {served['latency'] / exact['latency']:.2f}x, requests/s {served['rps'] / exact['rps']:.2f}x")
+          f"float server: latency {served['latency'] / exact['latency']:.2f}x, "
+          f"requests/s {served['rps'] / exact['rps']:.2f}x")
     for name in EXPORTS:
         print(f"{name}: /metrics latency histogram counted {rows[name]['counted']:.0f} of the "
               f"{rows[name]['sent']} POST /api/detect sent")

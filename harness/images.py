@@ -32,7 +32,8 @@ def fit_on_canvas(image_bgr: np.ndarray, size: tuple[int, int] = (640, 480)) -> 
     return canvas
 
 
-def crowd_mosaic(scenes: Path = FIXTURES / "scenes", columns: int = 6, cell: tuple[int, int] = (200, 150)) -> np.ndarray:
+def crowd_mosaic(scenes: Path = FIXTURES / "scenes", columns: int = 6,
+                 cell: tuple[int, int] = (200, 150)) -> np.ndarray:
     """A crowd made of the committed scene photos (no committed photo has more than four faces): each photo and its
     mirror image, cropped to fill a `cell` (width, height), in a grid; about 48 faces in 1200×750."""
     photos = [decode_image(p.read_bytes()) for p in sorted((scenes / "images").iterdir())]

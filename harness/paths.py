@@ -11,7 +11,8 @@ DATASETS = Path(os.environ.get("DATASETS_DIR", ROOT.parent / "shared" / "dataset
 
 
 def scene_photos(scenes: Path, faces: int | None = None, min_face: int = 0) -> list[tuple[Path, list]]:
-    """(image path, ground-truth faces) for photos in the layout of scenes-dev, optionally with exactly `faces` faces."""
+    """(image path, ground-truth faces) for photos in the layout of scenes-dev, optionally with exactly
+    `faces` faces."""
     chosen = []
     for xml_path in sorted((scenes / "annotations").glob("*.xml")):
         truths = read_voc(xml_path)

@@ -3,8 +3,9 @@
 Face n of the list (the API's order) carries the number n. Each label goes next to its box where it covers no
 other face's box and no other label, and inside the image; where a crowd leaves no room for "17 No mask 87%",
 the number alone ("17") is placed the same way, smaller if need be (down to MIN_TEXT_PX); where even that finds
-no room, the number goes inside the face's own box. Text size follows the image's longer side, so the drawing reads the same once the photo is shown at
-screen size; the photo page lays out its labels by the same rules (static/js/faces.js).
+no room, the number goes inside the face's own box. Text size follows the image's longer side, so the drawing
+reads the same once the photo is shown at screen size; the photo page lays out its labels by the same rules
+(static/js/faces.js).
 """
 
 from dataclasses import dataclass

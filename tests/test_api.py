@@ -80,7 +80,8 @@ def test_annotate_returns_a_jpeg_of_the_image(client, photo_bytes):
 
 def test_several_faces_in_one_photo(client, group_photo):
     path, truths = group_photo
-    body = post_image(client, path.read_bytes(), content_type="image/png" if path.suffix == ".png" else "image/jpeg").get_json()
+    content_type = "image/png" if path.suffix == ".png" else "image/jpeg"
+    body = post_image(client, path.read_bytes(), content_type=content_type).get_json()
     boxes = [tuple(f["box"][k] for k in "xywh") for f in body["faces"]]
     matched = match(truths, boxes)
     assert len(matched) >= len(truths) - 1
@@ -219,7 +220,8 @@ def test_decompression_bomb_is_422(client):
 
 
 def test_several_image_parts_are_refused_with_the_rule(client, photo_bytes):
-    two = {"image": [(io.BytesIO(photo_bytes), "a.jpg", "image/jpeg"), (io.BytesIO(photo_bytes), "b.jpg", "image/jpeg")]}
+    two = {"image": [(io.BytesIO(photo_bytes), "a.jpg", "image/jpeg"),
+                     (io.BytesIO(photo_bytes), "b.jpg", "image/jpeg")]}
     response = client.post("/api/detect", data=two, content_type="multipart/form-data")
     assert_error(response, 400, "multiple_images")
     assert "one image per request" in response.get_json()["error"]["message"]

@@ -64,10 +64,13 @@ def test_upload_shows_boxes_labels_and_summary_in_the_order_chosen(browser, base
     playwright_api.expect(page.locator("#status")).to_have_text("Done: 2 photos analysed.", timeout=30_000)
     single, group = results.nth(0), results.nth(1)  # in the order chosen
     playwright_api.expect(single.locator(".result-name")).to_have_text(one_face_photo[0].name)
-    playwright_api.expect(group.locator(".summary")).to_have_text(re.compile(r"^\d+ faces: \d+ without a mask, \d+ with$"))
+    playwright_api.expect(group.locator(".summary")).to_have_text(
+        re.compile(r"^\d+ faces: \d+ without a mask, \d+ with$"))
     assert group.locator(".faces li").count() >= 3
-    playwright_api.expect(single.locator(".summary")).to_have_text(re.compile(r"^1 face: [01] without a mask, [01] with$"))
-    playwright_api.expect(single.locator(".faces li")).to_have_text(re.compile(r"Face 1: (Mask|No mask) \(\d+% confident\)"))
+    playwright_api.expect(single.locator(".summary")).to_have_text(
+        re.compile(r"^1 face: [01] without a mask, [01] with$"))
+    playwright_api.expect(single.locator(".faces li")).to_have_text(
+        re.compile(r"Face 1: (Mask|No mask) \(\d+% confident\)"))
     playwright_api.expect(single.locator(".tag")).to_have_text(re.compile(r"^1 (Mask|No mask) \d+%$"))
     image = single.locator(".result-image")
     assert image.evaluate("img => img.complete && img.naturalWidth") > 0
@@ -119,7 +122,8 @@ def test_a_crowd_on_a_phone_is_numbered_readable_and_linked_both_ways(browser, b
             assert u is t or not overlap(t["tag"], u["tag"]), (t, u)
     hidden = len(tags) - len(shown)
     if hidden:
-        playwright_api.expect(card.locator(".crowded")).to_have_text(re.compile(f"^{hidden} of the numbers need more room"))
+        playwright_api.expect(card.locator(".crowded")).to_have_text(
+            re.compile(f"^{hidden} of the numbers need more room"))
     # A tap on a list line selects its box, and its label shows in full; a tap on a box selects its line.
     unplaced = next((t for t in tags if not t["shown"]), tags[-1])
     number = unplaced["number"]
@@ -346,7 +350,8 @@ def test_a_camera_facing_away_is_not_mirrored(browser, base_url):
     context = browser.new_context(permissions=["camera"])
     context.add_init_script(
         "const get = MediaStreamTrack.prototype.getSettings;"
-        "MediaStreamTrack.prototype.getSettings = function () { return { ...get.call(this), facingMode: 'environment' }; };"
+        "MediaStreamTrack.prototype.getSettings = function () {"
+        " return { ...get.call(this), facingMode: 'environment' }; };"
     )
     page = context.new_page()
     page.goto(base_url + "/webcam")

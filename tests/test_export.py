@@ -101,8 +101,9 @@ import json, sys
 import psutil
 from app import app
 response = app.test_client().post("/api/detect", data=open(sys.argv[1], "rb").read(), content_type="image/jpeg")
-print(json.dumps({"faces": response.get_json()["faces"], "runtime": app.test_client().get("/api/model").get_json()["serving"]["runtime"],
-                  "tensorflow_loaded": any(m == "tensorflow" or m.startswith(("tensorflow.", "keras")) for m in sys.modules),
+runtime = app.test_client().get("/api/model").get_json()["serving"]["runtime"]
+tensorflow_loaded = any(m == "tensorflow" or m.startswith(("tensorflow.", "keras")) for m in sys.modules)
+print(json.dumps({"faces": response.get_json()["faces"], "runtime": runtime, "tensorflow_loaded": tensorflow_loaded,
                   "child_processes": len(psutil.Process().children(recursive=True))}))
 """
 

@@ -22,7 +22,8 @@ from harness.load import run_load
 from harness.paths import scene_photos
 from harness.servers import NGINX, Front, run_front, wait_ready
 
-pytestmark = [pytest.mark.load, pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")]
+pytestmark = [pytest.mark.load,
+              pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")]
 
 ATTACKER = "127.0.0.2"  # another loopback address: the attacker is another client to nginx
 MANY_CLIENTS = {"RATE_PER_CLIENT": "10000r/s"}  # 127.0.0.1's load stands for many clients' (docstring)
@@ -134,7 +135,8 @@ def test_killing_one_instance_under_load_fails_at_most_its_requests_in_flight(fr
     late = [t for t in result.failure_times if t > killed_at[0] + 1]
     with capsys.disabled():
         print(f"\n[front] one of two instances SIGKILLed after {killed_at[0]:.0f} s of 40 s, 16 clients: "
-              f"{result.summary()}; failures: {sorted(set(result.failures))} at {[round(t, 1) for t in result.failure_times]} s")
+              f"{result.summary()}; failures: {sorted(set(result.failures))} "
+              f"at {[round(t, 1) for t in result.failure_times]} s")
         print(f"[front] after it restarted: {after.summary()}; its workers used {cpu_served:.1f} s of CPU")
     assert len(result.failures) <= 0.01 * result.requests
     assert late == []  # none once nginx has marked it down
@@ -190,5 +192,6 @@ def test_requests_per_second_with_one_and_two_instances(front, photos, tmp_path,
         print(f"\n[front] 16 clients, 2 × 15 s each, {psutil.cpu_count()} CPU cores "
               f"(each instance WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '1')} × 4 threads):")
         print("\n".join(f"[front]   {text}" for text in lines))
-        print(f"[front]   nginx + one instance / gunicorn alone: {one / alone:.2f}; two instances / one: {two / one:.2f}")
+        print(f"[front]   nginx + one instance / gunicorn alone: {one / alone:.2f}; "
+              f"two instances / one: {two / one:.2f}")
     assert min(rates) > 0

@@ -32,7 +32,8 @@ def test_sixteen_clients_for_sixty_seconds_then_no_leak_over_5000_requests(photo
     with capsys.disabled():
         print(f"\n[load] 16 clients, 60 s: {steady.summary()}")
         print(f"[load] RSS of the server (master + 2 workers): {rss_500:.0f} MB after 500 requests, "
-              f"{rss_5000:.0f} MB after {warm.requests + steady.requests + rest.requests} ({rss_5000 / rss_500 - 1:+.1%})")
+              f"{rss_5000:.0f} MB after {warm.requests + steady.requests + rest.requests} "
+              f"({rss_5000 / rss_500 - 1:+.1%})")
     assert warm.failures == [] and steady.failures == [] and rest.failures == []
     assert abs(rss_5000 / rss_500 - 1) <= 0.10
 
@@ -51,7 +52,8 @@ def test_killing_a_worker_under_load_costs_each_client_at_most_its_connection(ph
         result = run_load(url, photos, 16, seconds=40, during=kill_one_worker)
         replaced = {p.pid for p in psutil.Process(process.pid).children()}
     with capsys.disabled():
-        print(f"\n[load] worker killed after 10 s of 40 s: {result.summary()}; failures: {sorted(set(result.failures))}")
+        print(f"\n[load] worker killed after 10 s of 40 s: {result.summary()}; "
+              f"failures: {sorted(set(result.failures))}")
     assert min(original) not in replaced and len(replaced) == 2
     assert len(result.failures) <= 16
     assert all(failure.endswith("Error") for failure in result.failures), result.failures  # no 5xx answers

@@ -79,7 +79,8 @@ def test_split_faces(app, face_mask_dir) -> tuple[np.ndarray, np.ndarray]:
     files = list_images(face_mask_dir)
     _, _, test_idx = stratified_split(np.array([label for _, label in files]))
     detector = app.extensions["mask_pipeline"].detector
-    faces = np.stack([preprocess_face(face_from_image(decode_image(files[i][0].read_bytes()), detector)) for i in test_idx])
+    faces = np.stack([preprocess_face(face_from_image(decode_image(files[i][0].read_bytes()), detector))
+                      for i in test_idx])
     return faces, np.array([files[i][1] for i in test_idx])
 
 

@@ -79,7 +79,8 @@ def evaluate_scenes(pipeline: MaskPipeline, scenes_dir: Path, find_faces: Callab
     result[INCORRECT] = {
         "faces": len(incorrect),
         "detect_recall": len(found) / (len(incorrect) or 1),
-        "called_without_mask_on_ground_truth_boxes": sum(r[3] == "without_mask" for r in incorrect) / (len(incorrect) or 1),
+        "called_without_mask_on_ground_truth_boxes":
+            sum(r[3] == "without_mask" for r in incorrect) / (len(incorrect) or 1),
         "called_without_mask_end_to_end": sum(r[4] == "without_mask" for r in found) / (len(found) or 1),
     }
     return result
@@ -87,7 +88,8 @@ def evaluate_scenes(pipeline: MaskPipeline, scenes_dir: Path, find_faces: Callab
 
 def summary(result: dict) -> str:
     """The scene figures as a table: two-class figures per class and size, then the wrongly worn masks."""
-    lines = ["| faces | class | n | detection recall | accuracy on ground-truth boxes | end to end |", "|---|---|---|---|---|---|"]
+    lines = ["| faces | class | n | detection recall | accuracy on ground-truth boxes | end to end |",
+             "|---|---|---|---|---|---|"]
     groups = [("all", result["per_class"])] + [(f"{band} px", by) for band, by in result["by_size"].items()]
     for group, by_class in groups:
         for name, f in by_class.items():
@@ -113,7 +115,8 @@ def compare_scenes(pipeline: MaskPipeline, other: MaskPipeline, scenes_dir: Path
         kept = [i for i, b in enumerate(boxes) if min(b[2:]) > 0]
         detected = [d.box for d in pipeline.detector.detect(image)]
         matched = match(truths, detected)
-        crops = [crop(image, boxes[i]) for i in kept] + [crop(image, detected[matched[i]]) for i in kept if i in matched]
+        crops = ([crop(image, boxes[i]) for i in kept]
+                 + [crop(image, detected[matched[i]]) for i in kept if i in matched])
         if not crops:
             continue
         batch = np.stack([preprocess_face(c) for c in crops])
@@ -155,8 +158,9 @@ def comparison_summary(result: dict, first: str, other: str) -> str:
     groups = [("all", result["per_class"])] + [(f"{band} px", by) for band, by in result["by_size"].items()]
     for group, by_class in groups:
         for name, f in by_class.items():
-            lines.append(f"| {group} | {name} | {f['faces']} | {f['changed_on_labelled_boxes']} | {f['accuracy']:.3f} | "
-                         f"{f['other_accuracy']:.3f} | {f['detected']} | {f['changed_end_to_end']} |")
+            lines.append(f"| {group} | {name} | {f['faces']} | {f['changed_on_labelled_boxes']} | "
+                         f"{f['accuracy']:.3f} | {f['other_accuracy']:.3f} | {f['detected']} | "
+                         f"{f['changed_end_to_end']} |")
     a = result["all"]
     lines.append(f"\nall {a['faces']} faces: {a['changed_on_labelled_boxes']} changed on labelled boxes, "
                  f"{a['changed_end_to_end']} of {a['detected']} detected end to end; largest probability difference "
@@ -184,7 +188,8 @@ def main() -> None:
     source.add_argument("--folder", type=Path, help="class sub-folders with_mask/ and without_mask/")
     source.add_argument("--scenes", type=Path, help="images/ and PASCAL VOC annotations/")
     parser.add_argument("--model", type=Path, default=SERVED_PATH,
-                        help="a .tflite export (the default: the int8 one, as served) or a .keras file, its card beside it")
+                        help="a .tflite export (the default: the int8 one, as served) or a .keras file, "
+                             "its card beside it")
     parser.add_argument("--against", type=Path,
                         help="--scenes: count the faces whose label differs between --model and this model instead")
     parser.add_argument("--json", type=Path, help="write the figures to this file")

@@ -34,7 +34,8 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 def plot_confusion(confusion: list[list[int]], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(confusion, cmap="Blues")
-    ax.set(xticks=range(len(CLASS_NAMES)), yticks=range(len(CLASS_NAMES)), xlabel="predicted", ylabel="true", title=title)
+    ax.set(xticks=range(len(CLASS_NAMES)), yticks=range(len(CLASS_NAMES)), xlabel="predicted", ylabel="true",
+           title=title)
     ax.set_xticklabels(CLASS_NAMES)
     ax.set_yticklabels(CLASS_NAMES)
     peak = max(max(row) for row in confusion) or 1

@@ -21,7 +21,8 @@ bp = Blueprint("api", __name__)
 
 OPENAPI_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
 
-HEALTHZ_PHOTO = Path(__file__).parents[1] / "static" / "healthz_face.jpg"  # one masked face; source: static/healthz_face.LICENSE
+# One masked face; source: static/healthz_face.LICENSE
+HEALTHZ_PHOTO = Path(__file__).parents[1] / "static" / "healthz_face.jpg"
 
 
 def _pipeline() -> MaskPipeline:
@@ -113,7 +114,8 @@ def healthz():
         raise ApiError(503, "pipeline_unavailable",
                        f"The pipeline fails on the bundled photo: {exc.__class__.__name__}") from exc
     if len(faces) != 1:
-        raise ApiError(503, "pipeline_unavailable", f"The detector finds {len(faces)} faces in the bundled photo of one.")
+        raise ApiError(503, "pipeline_unavailable",
+                       f"The detector finds {len(faces)} faces in the bundled photo of one.")
     return jsonify(status="ok")
 
 
