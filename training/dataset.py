@@ -74,7 +74,8 @@ def load_dataset(data_dir: Path, detector: FaceDetector, cache_dir: Path | None 
     digest, faces, labels, skipped = hashlib.sha256(), [], [], []
     with ThreadPoolExecutor() as pool:  # OpenCV releases the GIL while decoding
         results = pool.map(load, files)
-        for (path, label), (data, face) in tqdm(zip(files, results, strict=True), total=len(files), desc="loading", unit="img"):
+        loaded = tqdm(zip(files, results, strict=True), total=len(files), desc="loading", unit="img")
+        for (path, label), (data, face) in loaded:
             digest.update(str(path.relative_to(data_dir)).encode() + hashlib.sha256(data).digest())
             if face is None:
                 skipped.append(str(path.relative_to(data_dir)))

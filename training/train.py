@@ -84,7 +84,8 @@ class EpochRecord(keras.callbacks.Callback):
             accuracy = per_class_accuracy(self.choose_on.y, probabilities.argmax(axis=1))
             entry |= {f"choice_{name}": round(a, 4) for name, a in accuracy.items()}
             entry["choice_balanced_accuracy"] = round(float(np.mean(list(accuracy.values()))), 4)
-            better = self.record["best"] is None or entry["choice_balanced_accuracy"] > self.record["best"]["choice_balanced_accuracy"]
+            better = (self.record["best"] is None
+                      or entry["choice_balanced_accuracy"] > self.record["best"]["choice_balanced_accuracy"])
         else:
             better = self.record["best"] is None or entry["val_loss"] < self.record["best"]["val_loss"]
         if better:
@@ -188,7 +189,8 @@ def choose_threshold(classifier: KerasClassifier, choose_on: FaceDataset) -> dic
     scores = {t: float(np.mean(list(per_class_accuracy(choose_on.y, decide(probabilities, t)).values())))
               for t in THRESHOLDS}
     best = max(THRESHOLDS, key=lambda t: scores[t])  # max keeps the first of equals, and THRESHOLDS start at 0.5
-    return {"without_mask_threshold": best, "balanced_accuracy_by_threshold": {f"{t:g}": round(s, 4) for t, s in scores.items()}}
+    return {"without_mask_threshold": best,
+            "balanced_accuracy_by_threshold": {f"{t:g}": round(s, 4) for t, s in scores.items()}}
 
 
 def measure(model: keras.Model, test: FaceDataset, detector: FaceDetector, scenes: dict[str, Path],
@@ -242,7 +244,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", type=Path, default=RECIPE_PATH, help="the recipe file (default: what ships)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="change one recipe key for this run, e.g. epochs=40 or augmentation.zoom=0.15 (JSON values)")
+                        help="change one recipe key for this run, e.g. epochs=40 or augmentation.zoom=0.15 "
+                             "(JSON values)")
     parser.add_argument("--data", type=Path, default=DATASETS / "face-mask",
                         help="class folders, or an arrays file from --cache-dir (for a machine without the images)")
     parser.add_argument("--scenes-train", type=Path, default=DATASETS / "scenes-train",
@@ -305,7 +308,8 @@ def main() -> None:
         card["exports"] = export_all(model, args.out, train.x)
         args.plots.mkdir(parents=True, exist_ok=True)
         plot_history(card["training"]["history"], args.plots / "curves.png")
-        plot_confusion(card["metrics"]["test"]["confusion_matrix"], args.plots / "confusion_matrix.png", "held-out test split")
+        plot_confusion(card["metrics"]["test"]["confusion_matrix"], args.plots / "confusion_matrix.png",
+                       "held-out test split")
         write_card(card_path, card)
         log.info("wrote %s, its exports (served: %s) and %s", model_path, args.out / INT8_PATH.name, card_path)
 
