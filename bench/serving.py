@@ -5,8 +5,9 @@ float export, and with --baseline an earlier build (bench.baseline).
     python -m bench.serving --rounds 1 --seconds 1   # a check that it runs, in about a minute
 
 First the CNN's own time per face, in process, for each export. Then per server, one worker with the Procfile's
-defaults (WEB_CONCURRENCY=1, 4 threads): latency of a 640×480 one-face JPEG through `POST /api/detect`
-(sequential, median) and requests per second with 4 clients, each taken in turns with all servers up at once;
+defaults (WEB_CONCURRENCY=1, 4 threads): latency of a 640×480 one-face JPEG sent as a webcam frame, through
+`POST /api/detect?mode=frame` (sequential, median; a build without modes ignores the parameter and searches at its
+one scale), and requests per second with 4 clients, each taken in turns with all servers up at once;
 what this build's /metrics latency histogram counted of those requests; then RSS of the worker, its child
 processes, and RSS of the whole server at WEB_CONCURRENCY=1 and 2.
 """
@@ -31,6 +32,7 @@ from model.image_io import decode_image
 from model.preprocess import crop, preprocess_face
 
 INT8, FLOAT = "this build, int8 (served)", "this build, float"
+FRAME, PHOTO = "/api/detect?mode=frame", "/api/detect"  # one detector scale, and the photo search at every scale
 EXPORTS = {INT8: INT8_PATH, FLOAT: TFLITE_PATH}
 
 
@@ -45,13 +47,14 @@ def cnn_ms_per_face(jpeg: bytes, seconds: float) -> dict[str, float]:
             for name, c in classifiers.items()}
 
 
-def sequential_latency_ms(url: str, jpeg: bytes, repeats: int, seconds: float) -> tuple[float, int]:
+def sequential_latency_ms(url: str, jpeg: bytes, repeats: int, seconds: float,
+                          route: str = FRAME) -> tuple[float, int]:
     """Median over `repeats` requests or those sent in `seconds`, whichever ends first; and how many were sent."""
     session = requests.Session()
     times, deadline = [], time.monotonic() + seconds
     while len(times) < repeats and time.monotonic() < deadline:
         start = time.perf_counter()
-        response = session.post(f"{url}/api/detect", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=30)
+        response = session.post(f"{url}{route}", data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=30)
         response.raise_for_status()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times), len(times)
@@ -63,13 +66,13 @@ def interleaved(servers: dict[str, str], jpeg: bytes, rounds: int, seconds: floa
     All servers are up at once and measured slice by slice, so that load from elsewhere on a shared machine
     falls on each of them alike instead of on whichever happened to run at the time.
     """
-    sent = {name: run_load(url, [jpeg], clients=4, total=40).requests for name, url in servers.items()}
+    sent = {name: run_load(url, [jpeg], clients=4, total=40, route=FRAME).requests for name, url in servers.items()}
     latency, rps = {name: [] for name in servers}, {name: [] for name in servers}
     for _ in range(rounds):
         for name, url in servers.items():
             median, count = sequential_latency_ms(url, jpeg, repeats=30, seconds=seconds)
             latency[name].append(median)
-            load = run_load(url, [jpeg], clients=4, seconds=seconds)
+            load = run_load(url, [jpeg], clients=4, seconds=seconds, route=FRAME)
             assert not load.failures, load.failures[:3]
             rps[name].append(len(load.latencies_ms) / load.seconds)
             sent[name] += count + load.requests
@@ -104,10 +107,11 @@ def main() -> None:
                               children=len(worker.children(recursive=True)))
             if name in EXPORTS:
                 rows[name]["counted"] = detect_requests_counted(url)
+        photo_ms, _ = sequential_latency_ms(processes[INT8][0], jpeg, repeats=30, seconds=3 * args.seconds, route=PHOTO)
         stack.close()
         for name, (build, env) in builds.items():
             with run_gunicorn({**env, "WEB_CONCURRENCY": "2"}, cwd=build) as (url, process):
-                run_load(url, [jpeg], clients=4, total=200, seconds=10 * args.seconds)
+                run_load(url, [jpeg], clients=4, total=200, seconds=10 * args.seconds, route=FRAME)
                 rows[name]["server_2"] = server_rss_mb(process)
 
     print(f"CNN per face, one LiteRT invocation on one thread (median): int8 {cnn[INT8]:.2f} ms, float "
@@ -122,6 +126,7 @@ def main() -> None:
     print(f"int8 server: latency {served['latency'] / cnn[FLOAT]:.2f}x the float CNN's time per face; against the "
           f"float server: latency {served['latency'] / exact['latency']:.2f}x, "
           f"requests/s {served['rps'] / exact['rps']:.2f}x")
+    print(f"{INT8}: the same JPEG as a photo (POST {PHOTO}, every detector scale): {photo_ms:.1f} ms, median")
     for name in EXPORTS:
         print(f"{name}: /metrics latency histogram counted {rows[name]['counted']:.0f} of the "
               f"{rows[name]['sent']} POST /api/detect sent")

@@ -28,8 +28,9 @@ class LoadResult:
 
 
 def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None = None,
-             total: int | None = None, during=None) -> LoadResult:
-    """`clients` threads post photos until `seconds` pass or `total` requests are done; `during` runs alongside.
+             total: int | None = None, during=None, route: str = "/api/detect") -> LoadResult:
+    """`clients` threads post photos to `route` until `seconds` pass or `total` requests are done; `during` runs
+    alongside.
 
     At least one bound is required, and `total=0` means no requests: a fast machine must never turn a bound
     into "no bound".
@@ -47,7 +48,7 @@ def run_load(url: str, photos: list[bytes], clients: int, seconds: float | None 
                 return
             sent = time.monotonic()
             try:
-                response = session.post(f"{url}/api/detect", data=photos[i % len(photos)],
+                response = session.post(f"{url}{route}", data=photos[i % len(photos)],
                                         headers={"Content-Type": "image/jpeg"}, timeout=60)
                 ok = response.status_code == 200 and "faces" in response.json()
                 outcome = None if ok else f"{response.status_code}: {response.text[:100]}"
