@@ -28,14 +28,20 @@ from model.image_io import decode_image
 DOCS = ROOT / "docs"
 
 
+def started_webcam(browser: Browser, url: str):
+    """A context and its webcam page, camera started and the first boxes drawn."""
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    page.goto(url + "/webcam")
+    page.click("#start")
+    expect(page.locator("#overlay")).to_have_attribute("data-boxes", re.compile("[1-9]"), timeout=20_000)
+    return context, page
+
+
 def webcam_page(browser: Browser, tree: Path, screenshots: bool) -> tuple[list[int], list[int]]:
     """The page's frames per second and round trips (ms), once a second for 20 s, against the server in `tree`."""
     with run_gunicorn({"WEB_CONCURRENCY": "1"}, cwd=tree) as (url, _):
-        context = browser.new_context(permissions=["camera"], viewport={"width": 1000, "height": 900})
-        page = context.new_page()
-        page.goto(url + "/webcam")
-        page.click("#start")
-        expect(page.locator("#overlay")).to_have_attribute("data-boxes", re.compile("[1-9]"), timeout=20_000)
+        context, page = started_webcam(browser, url)
         page.wait_for_timeout(5000)
         fps, latency = [], []
         for _ in range(20):
@@ -51,11 +57,7 @@ def webcam_page(browser: Browser, tree: Path, screenshots: bool) -> tuple[list[i
 
 def webcam_screenshot(browser: Browser) -> None:
     with run_gunicorn({"WEB_CONCURRENCY": "1"}) as (url, _):
-        context = browser.new_context(permissions=["camera"], viewport={"width": 1000, "height": 900})
-        page = context.new_page()
-        page.goto(url + "/webcam")
-        page.click("#start")
-        expect(page.locator("#overlay")).to_have_attribute("data-boxes", re.compile("[1-9]"), timeout=20_000)
+        context, page = started_webcam(browser, url)
         page.wait_for_timeout(3000)
         page.screenshot(path=DOCS / "webcam.png")
         context.close()
@@ -63,7 +65,7 @@ def webcam_screenshot(browser: Browser) -> None:
 
 
 def photo_screenshots(browser: Browser, url: str) -> None:
-    """The crowd (tests.support.crowd_mosaic) on the photo page at 1280 px, and at 390 px fitted and larger."""
+    """The crowd (harness.images.crowd_mosaic) on the photo page at 1280 px, and at 390 px fitted and larger."""
     with tempfile.TemporaryDirectory() as tmp:
         crowd = Path(tmp) / "crowd.jpg"
         crowd.write_bytes(encode(crowd_mosaic(), "JPEG", quality=90))

@@ -64,7 +64,7 @@ def group_photo(sample_scenes_dir: Path) -> tuple[Path, list]:
 
 @pytest.fixture(scope="session")
 def crowd_photo(tmp_path_factory) -> Path:
-    """A JPEG crowd of about 48 faces composed of the committed scene photos (tests.support.crowd_mosaic)."""
+    """A JPEG crowd of about 48 faces composed of the committed scene photos (harness.images.crowd_mosaic)."""
     path = tmp_path_factory.mktemp("crowd") / "crowd.jpg"
     path.write_bytes(encode(crowd_mosaic(), "JPEG", quality=90))
     return path
