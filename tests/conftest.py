@@ -12,6 +12,7 @@ from config import Settings
 from harness.images import crowd_mosaic, encode
 from harness.paths import DATASETS, FIXTURES, scene_photos
 from harness.servers import run_gunicorn
+from tests.support import STALE_METRICS
 
 
 def _require(path: Path) -> Path:
@@ -68,9 +69,6 @@ def crowd_photo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("crowd") / "crowd.jpg"
     path.write_bytes(encode(crowd_mosaic(), "JPEG", quality=90))
     return path
-
-
-STALE_METRICS = "counter_1.db"  # left in the metrics folder by an earlier run: not a valid file of this one
 
 
 @dataclass

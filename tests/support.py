@@ -1,6 +1,9 @@
-"""A test double that wraps the real classifier."""
+"""What the tests share that benchmarks do not: a classifier that records its batches, and the metrics file an
+"earlier run" leaves behind."""
 
 import numpy as np
+
+STALE_METRICS = "counter_1.db"  # left in the metrics folder by an earlier run: not a valid file of this one
 
 
 class RecordingClassifier:

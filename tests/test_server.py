@@ -24,7 +24,7 @@ from harness.images import encode
 from harness.paths import ROOT
 from harness.servers import WORKER_READY, free_port, metric_value, wait_ready
 from model.image_io import decode_image
-from tests.conftest import STALE_METRICS
+from tests.support import STALE_METRICS
 
 
 def workers(process: subprocess.Popen) -> set[int]:
