@@ -3,9 +3,9 @@ evaluation run the Keras file the exports come from (`training.keras_classifier`
 
 Training writes two exports of the same network: float32 (`mask_cnn.tflite`, Keras's probabilities within 1e-4)
 and full-integer int8 (`mask_cnn.int8.tflite`, weights and activations in 8 bits), which the server runs by
-default: a fraction of the float export's time per face, with its labels on all but a few faces
-(tests/test_export.py, docs/training.md, docs/benchmarks.md). LiteRT needs no TensorFlow, so a worker holds
-about a fifth of the memory, and its single thread leaves the cores to the detector.
+default: less CPU per face with the float export's labels on all but a few faces (tests/test_export.py; figures
+in docs/training.md and docs/benchmarks.md). Without TensorFlow a worker stays small, and LiteRT's single thread
+leaves the cores to the detector.
 """
 
 import json
