@@ -54,10 +54,14 @@ def recall_cells(truths_per_photo: list[list], boxes_per_photo: list[list[Box]])
     return [cell((label, band)) for label in CLASSES for band in bands] + [cell((INCORRECT, "all")), str(unmatched)]
 
 
-def header() -> str:
+def header_cells() -> list[str]:
+    """The headings of `recall_cells`' columns."""
     bands = ["< 24", "24–47", "≥ 48", "all"]
-    recall = [f"{short} {band}" for short in CLASSES.values() for band in bands]
-    columns = ["scales", "score ≥", "merge IoU", "other scales' score ≥", *recall, "wrong mask", "unmatched boxes",
+    return [*(f"{short} {band}" for short in CLASSES.values() for band in bands), "wrong mask", "unmatched boxes"]
+
+
+def header() -> str:
+    columns = ["scales", "score ≥", "merge IoU", "other scales' score ≥", *header_cells(),
                "480×360 frame", "720×540 photo", "4000×3000 photo"]
     return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
 
