@@ -1,19 +1,17 @@
 """Turning encoded image bytes into an upright 8-bit BGR array, the same way for training files and uploads.
 
-Everything that bounds the cost of a decode happens before any pixel is decoded: Pillow reads the header
-(format, size, colour mode, EXIF orientation), the container is walked to refuse truncated files, and
-`decode_cost` says how much memory the decode will take, so that callers can refuse or queue it. A JPEG of more
-pixels than allowed (a 48–50 MP phone photo) is not refused but decoded at 1/2, 1/4 or 1/8 of each side, in the
-DCT domain (libjpeg's scaled decoding), so only the reduced pixels are ever allocated. OpenCV decodes JPEG, PNG
-and WebP; libheif (through `pi_heif`) decodes HEIC/HEIF. Every conversion works in 8-bit
-integers, a strip of rows at a time where it needs temporaries, never on float copies of the whole image.
+Pillow reads the header (format, size, colour mode, EXIF orientation) without decoding a pixel; OpenCV decodes
+JPEG, PNG and WebP, and libheif (through `pi_heif`) HEIC/HEIF, and each refuses a file cut short. A JPEG can be
+decoded at 1/2, 1/4 or 1/8 of each side, in the DCT domain (libjpeg's scaled decoding), so only the reduced pixels
+are ever allocated. What an upload may cost (its pixels, its decode memory, a container that cannot hold what its
+header promises) is decided before this decode, in `web.upload_limits`. Every conversion works in 8-bit integers,
+a strip of rows at a time where it needs temporaries, never on float copies of the whole image.
 """
 
 import io
 import math
-import re
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -40,19 +38,6 @@ _ORIENTATION_FIXES = {
     8: [lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE)],
 }
 
-# Peak bytes per pixel of a decode, measured with ru_maxrss on 40 MP images (docs/deploy.md): OpenCV's
-# Python binding copies each decoded array once, so the decoded buffer counts twice; alpha images are
-# decoded with their alpha (4 channels, 16-bit where the PNG is) and then composited into 3 channels.
-_BYTES_PER_PIXEL_OPAQUE = 6
-_BYTES_PER_PIXEL_ALPHA_8 = 8
-_BYTES_PER_PIXEL_ALPHA_16 = 16
-_BYTES_PER_PIXEL_HEIF = 7
-_BYTES_PER_PIXEL_HEIF_ALPHA = 13
-
-# Deflate never compresses more than about 1032:1, so a PNG whose compressed data is smaller than its
-# pixels / 1032 is truncated or forged; every Huffman-coded JPEG spends at least a bit per 8×8 block.
-_DEFLATE_MAX_RATIO = 1032
-_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _STRIP_BYTES = 1 << 22
 _JPEG_REDUCTIONS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                     8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -76,7 +61,7 @@ class ImageHeader:
     has_alpha: bool = False
     sixteen_bit: bool = False
     coefficient_bytes: int = 0  # a progressive JPEG's whole-image DCT coefficients, held during any decode
-    reduction: int = 1  # decoded at 1/reduction of each side (JPEG only; set by inspect_image)
+    reduction: int = 1  # decoded at 1/reduction of each side: one of `reductions(header)`
 
     @property
     def pixels(self) -> int:
@@ -135,104 +120,18 @@ def _png_is_16_bit(data: bytes, fmt: str) -> bool:
     return fmt == "PNG" and len(data) > 24 and data[24] == 16  # IHDR's bit depth
 
 
-def decode_cost(header: ImageHeader) -> int:
-    """Peak bytes of memory that decoding this image takes, for callers that bound concurrent decodes."""
-    if header.format == "HEIF":
-        per_pixel = _BYTES_PER_PIXEL_HEIF_ALPHA if header.has_alpha else _BYTES_PER_PIXEL_HEIF
-    elif header.has_alpha:
-        per_pixel = _BYTES_PER_PIXEL_ALPHA_16 if header.sixteen_bit else _BYTES_PER_PIXEL_ALPHA_8
-    else:
-        per_pixel = _BYTES_PER_PIXEL_OPAQUE
-    return header.decoded_pixels * per_pixel + header.coefficient_bytes
+def reductions(header: ImageHeader) -> list[int]:
+    """The reductions this image can be decoded at, smallest first: libjpeg's 1, 2, 4 and 8 for a JPEG, 1 otherwise."""
+    return list(_JPEG_REDUCTIONS) if header.format in ("JPEG", "MPO") else [1]
 
 
-def check_complete(data: bytes, header: ImageHeader) -> None:
-    """Refuse truncated or forged files from their container alone, before a full-size buffer is allocated."""
-    if header.format in ("JPEG", "MPO"):
-        complete = _jpeg_complete(data, header)
-    elif header.format == "PNG":
-        complete = _png_complete(data, header)
-    elif header.format == "WEBP":
-        complete = len(data) >= 8 + int.from_bytes(data[4:8], "little")  # RIFF's size field
-    else:
-        complete = True  # HEIF: libheif refuses missing data itself, before it allocates the picture
-    if not complete:
-        raise ImageError("not_an_image", "The image data is damaged or truncated.")
-
-
-def _jpeg_complete(data: bytes, header: ImageHeader) -> bool:
-    """The first frame's markers lead from SOI to EOI, with at least one bit of entropy data per 8×8 block."""
-    pos, scan_bytes = 2, 0
-    while pos + 2 <= len(data):
-        if data[pos] != 0xFF:
-            return False
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0xD9:  # EOI
-            blocks = ((header.width + 7) // 8) * ((header.height + 7) // 8)
-            return scan_bytes * 8 >= blocks
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        pos += 2 + length
-        if marker == 0xDA:  # SOS: entropy-coded data up to the next marker that is not a restart or stuffing
-            found = _JPEG_MARKER.search(data, pos)
-            if found is None:
-                return False
-            scan_bytes += found.start() - pos
-            pos = found.start()
-    return False
-
-
-def _png_complete(data: bytes, header: ImageHeader) -> bool:
-    """Every chunk is whole up to IEND, and the compressed pixels are at least their size / deflate's ratio."""
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(data[25], 4)
-    bits = data[24] * channels
-    raw_bytes = header.height * (1 + (header.width * bits + 7) // 8)
-    pos, compressed = 8, 0
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        if pos + 12 + length > len(data):
-            return False
-        if kind == b"IDAT":
-            compressed += length
-        elif kind == b"IEND":
-            return compressed * _DEFLATE_MAX_RATIO >= raw_bytes
-        pos += 12 + length
-    return False
-
-
-def inspect_image(data: bytes, max_pixels: int | None = None) -> ImageHeader:
-    """Everything that can refuse an image before its pixels are decoded: format, pixel count, completeness.
-
-    A JPEG over `max_pixels` comes back with the smallest `reduction` that brings it within them."""
-    header = read_header(data)
-    if max_pixels is not None and header.pixels > max_pixels:
-        reductions = _JPEG_REDUCTIONS if header.format in ("JPEG", "MPO") else {1: None}
-        fitting = [r for r in reductions if replace(header, reduction=r).decoded_pixels <= max_pixels]
-        if not fitting:
-            scaled = " even at 1/8 of each side" if len(reductions) > 1 else ""
-            raise ImageError(
-                "too_many_pixels",
-                f"The image is {header.width}×{header.height} pixels; at most {max_pixels:,} pixels are allowed"
-                f"{scaled}.",
-            )
-        header = replace(header, reduction=fitting[0])
-    check_complete(data, header)
-    return header
-
-
-def decode_image(data: bytes, max_pixels: int | None = None, header: ImageHeader | None = None) -> np.ndarray:
+def decode_image(data: bytes, header: ImageHeader | None = None) -> np.ndarray:
     """Encoded JPEG/PNG/WebP/HEIF → upright uint8 BGR; alpha is composited on white, 16-bit scaled to 8-bit.
 
-    `header` is what `inspect_image` returned for these bytes, when the caller has already inspected them; a
-    JPEG over `max_pixels` is decoded reduced (`header.reduction`).
+    `header` is what `read_header` returned for these bytes when the caller has already read it, with the
+    `reduction` to decode a JPEG at; without one the header is read here and the image decoded whole.
     """
-    header = header or inspect_image(data, max_pixels)
+    header = header or read_header(data)
     image = _decode_heif(data) if header.format == "HEIF" else _decode_opencv(data, header)
     for fix in _ORIENTATION_FIXES.get(header.orientation, []):
         image = fix(image)

@@ -24,7 +24,8 @@ from PIL import Image
 from config import Settings
 from harness.paths import ROOT
 from harness.servers import run_gunicorn, server_rss_mb
-from model.image_io import ImageHeader, decode_cost
+from model.image_io import ImageHeader
+from web.upload_limits import decode_cost
 
 PHONE_PHOTOS = ROOT / "tests" / "phone_photos"
 

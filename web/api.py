@@ -10,11 +10,12 @@ import numpy as np
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 
 from model.annotate import annotate
-from model.image_io import ImageHeader, decode_image, inspect_image
+from model.image_io import ImageHeader, decode_image
 from model.pipeline import MaskPipeline
 from web.errors import ApiError
 from web.metrics import observe_detection
 from web.results import face_json, prediction_json
+from web.upload_limits import inspect_upload
 from web.uploads import image_bytes
 
 bp = Blueprint("api", __name__)
@@ -33,7 +34,7 @@ def _decode_upload() -> tuple[np.ndarray, ImageHeader]:
     """The upload decoded once its decode memory is reserved (the reservation lasts until the request ends), and
     its header: a JPEG over MAX_PIXELS is decoded at 1/`header.reduction` of each side."""
     data = image_bytes(request)
-    header = inspect_image(data, current_app.config["MAX_PIXELS"])
+    header = inspect_upload(data, current_app.config["MAX_PIXELS"])
     g.decode_reservation = current_app.extensions["decode_budget"].reserve(header)
     return decode_image(data, header=header), header
 
