@@ -56,8 +56,8 @@ class LiteClassifier:
         self._lock = threading.Lock()  # an interpreter holds state between set_tensor and get_tensor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """One face per invocation, on an interpreter sized for one face once and for all: resized to each
-        photo's batch, its memory followed the last photo's face count (tens of MB up and down per worker)."""
+        """One face per invocation, on an interpreter sized for one face once and for all, so that a worker's
+        memory does not follow each photo's face count (docs/detector.md)."""
         probabilities = []
         for face in np.asarray(batch, dtype=np.float32):
             with self._lock:

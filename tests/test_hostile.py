@@ -1,8 +1,8 @@
-"""Issue 14's probes replayed against real gunicorn (2 workers × 4 threads: a platform that sets WEB_CONCURRENCY=2).
+"""Hostile uploads and requests against real gunicorn (2 workers × 4 threads: a platform that sets WEB_CONCURRENCY=2).
 
 Each probe gets the answer listed in docs/deploy.md ("What the app alone guarantees"), never a 500, and the server
-answers a real photo and /healthz right after it. The memory figures of large uploads are in the `load` test at
-the end; the slow-client probes need the buffering front and are in tests/test_front.py.
+answers a real photo and /healthz right after it. The `load` test at the end measures the memory of the largest
+uploads accepted; the slow-client probes need the buffering front and are in tests/test_front.py.
 """
 
 import io
@@ -173,8 +173,8 @@ def test_what_already_held_still_holds(server, photo):
 
 
 def test_memory_bombs_inside_the_pixel_limit_are_refused_or_decoded_within_the_budget(server, photo):
-    """Issue 14's 155 KB RGBA PNG of 7000×5700 would need 304 MB to decode: refused from its header. The largest
-    RGBA PNG the default DECODE_MEMORY_MB allows decodes, in integers."""
+    """An RGBA PNG of 7000×5700, inside MAX_PIXELS but needing more than the default DECODE_MEMORY_MB to decode,
+    is refused from its header; the largest RGBA PNG that budget allows decodes, in integers."""
     url = server.url
     bomb = np.zeros((5700, 7000, 4), np.uint8)
     bomb[..., 3] = 128
@@ -226,7 +226,7 @@ def test_sigterm_lets_the_requests_in_flight_finish(tmp_path):
     assert answered_at > terminated_at  # it was in flight when the signal came
 
 
-KINDS = {  # kind → (format, extension, channels, sample type), as issue 14 lists them
+KINDS = {  # kind → (format, extension, channels, sample type): the rows of docs/deploy.md's memory table
     "8-bit grey PNG": ("PNG", ".png", 1, np.uint8),
     "16-bit grey PNG": ("PNG", ".png", 1, np.uint16),
     "8-bit RGB PNG": ("PNG", ".png", 3, np.uint8),
@@ -304,5 +304,5 @@ def test_four_concurrent_largest_uploads_of_each_kind(photo, capsys):
               "thread has detected on a large photo")
         print("\n".join(f"[memory]   {line}" for line in lines))
     assert all(statuses == [200] * 4 for statuses in answers.values()), answers
-    # A 512 MB instance; four such uploads cost 9.2 GB before decodes queued for a memory budget.
+    # One worker fits a 512 MB instance while four of the largest uploads arrive at once (docs/deploy.md).
     assert max(peaks.values()) < 512, (warm, peaks)

@@ -40,7 +40,7 @@ def test_sixteen_clients_for_sixty_seconds_then_no_leak_over_5000_requests(photo
 
 def test_killing_a_worker_under_load_costs_each_client_at_most_its_connection(photos, capsys):
     """The requests lost are those on the killed worker's connections: at most one per client, and never an
-    HTTP error. (A share of all requests, as this asserted before, depends on the machine's speed.)"""
+    HTTP error. (Not a share of all requests: how many a client sends in the time depends on the machine.)"""
     with run_gunicorn({"WEB_CONCURRENCY": "2"}) as (url, process):
         run_load(url, photos, 16, total=100, seconds=60)  # warm both workers
         original = {p.pid for p in psutil.Process(process.pid).children()}

@@ -39,7 +39,7 @@ def test_committed_photos_end_to_end(app, sample_scenes_dir):
 def test_scenes_dev_figures(app, scenes_dir):
     """End to end on all real photos of scenes-dev, by the code the published figures come from.
 
-    Detection holds the issue's target; accuracy on the ground-truth boxes and end to end hold regression floors
+    Detection holds its target; accuracy on the ground-truth boxes and end to end hold regression floors
     just under the committed model's figures: bare faces miss the 0.93 target, and end to end the 0.90 one
     (docs/training.md).
     """
@@ -54,7 +54,7 @@ def test_scenes_dev_figures(app, scenes_dir):
 
 def test_scenes_val_figures(app, scenes_val_dir):
     """The photos runs and thresholds are chosen on: regression floors just under the committed model's figures,
-    which meet the issue's 0.90 for each class but not its 0.95 on faces >= 48 px
+    which meet the 0.90 target for each class but not the 0.95 one on faces >= 48 px
     (docs/training.md); wrongly worn masks are reported apart."""
     figures = evaluate_scenes(app.extensions["mask_pipeline"], scenes_val_dir)
     assert figures["per_class"]["with_mask"]["faces"] == 347 and figures["per_class"]["without_mask"]["faces"] == 171
@@ -85,7 +85,7 @@ def test_split_faces(app, face_mask_dir) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_held_out_accuracy(app, test_split_faces):
-    """The issue's target, >= 0.97 on the test split."""
+    """The target, >= 0.97 on the test split (docs/training.md)."""
     faces, labels = test_split_faces
     pipeline = app.extensions["mask_pipeline"]
     predicted = decide(pipeline.classifier.predict(faces), pipeline.without_mask_threshold)

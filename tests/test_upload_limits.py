@@ -46,7 +46,7 @@ def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced_and_costed_so(photo):
 
 
 def test_truncated_and_forged_files_are_refused_from_their_container():
-    # A JPEG header that says 6000×6000 followed by a few hundred bytes: the probe of issue 14.
+    # A JPEG header that says 6000×6000 followed by a few hundred bytes, or by an end marker and no real scan.
     big = cv2.imencode(".jpg", np.zeros((6000, 6000), np.uint8))[1].tobytes()
     start_of_scan = big.index(b"\xff\xda")
     forged_end = big[: start_of_scan + 14] + b"\x00" * 16 + b"\xff\xd9"  # an end marker, but no real scan
