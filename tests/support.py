@@ -1,5 +1,7 @@
-"""What the tests share that benchmarks do not: a classifier that records its batches, and the metrics file an
-"earlier run" leaves behind."""
+"""What the tests share that benchmarks do not: a classifier that records its batches, the metrics file an
+"earlier run" leaves behind, and posting an image through Flask's test client."""
+
+import io
 
 import numpy as np
 
@@ -17,3 +19,16 @@ class RecordingClassifier:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         self.batches.append(batch.copy())
         return self.inner.predict(batch)
+
+
+def post_image(client, data: bytes, content_type: str = "image/jpeg", route: str = "/api/detect", multipart=True):
+    if multipart:
+        return client.post(route, data={"image": (io.BytesIO(data), "photo", content_type)},
+                           content_type="multipart/form-data")
+    return client.post(route, data=data, content_type=content_type)
+
+
+def assert_error(response, status: int, code: str) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["error"]["code"] == code and body["error"]["message"]

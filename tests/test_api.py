@@ -1,4 +1,5 @@
-"""Every route and every error of the JSON API, through Flask's test client with the real model."""
+"""Every route and error of the JSON API, and the pages' headers, through Flask's test client with the real model;
+the answers to uploads over a limit are tested in tests/test_upload_limits.py."""
 
 import base64
 import io
@@ -8,13 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import create_app
-from config import Settings
-from harness.images import encode, fit_on_canvas
+from harness.images import encode
 from harness.paths import scene_photos
 from harness.servers import metric_value
 from model.image_io import decode_image
-from model.pipeline import Prediction, load_pipeline
+from model.pipeline import load_pipeline
+from tests.support import assert_error, post_image
 from training.evaluate import match
 
 PREDICTION_KEYS = {"label", "confidence", "probabilities"}
@@ -25,13 +25,6 @@ def photo_bytes(one_face_photo) -> bytes:
     return one_face_photo[0].read_bytes()
 
 
-def post_image(client, data: bytes, content_type: str = "image/jpeg", route: str = "/api/detect", multipart=True):
-    if multipart:
-        return client.post(route, data={"image": (io.BytesIO(data), "photo", content_type)},
-                           content_type="multipart/form-data")
-    return client.post(route, data=data, content_type=content_type)
-
-
 def assert_prediction(body: dict) -> None:
     assert set(body) >= PREDICTION_KEYS
     assert body["label"] in ("with_mask", "without_mask")
@@ -39,12 +32,6 @@ def assert_prediction(body: dict) -> None:
     assert body["confidence"] == body["probabilities"][body["label"]] == max(body["probabilities"].values())
     assert body["confidence"] >= 0.5  # the decision threshold is folded in: the number never reads as the other label
     assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
-
-
-def assert_error(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["error"]["code"] == code and body["error"]["message"]
 
 
 def test_detect_finds_the_face_with_the_documented_shape(client, one_face_photo, photo_bytes):
@@ -208,60 +195,12 @@ def test_undecodable_images_are_415(client, photo_bytes, route):
                  "unsupported_media_type")
 
 
-def test_upload_over_the_limit_is_413(client):
-    assert_error(post_image(client, b"\xff" * (11 * 1024 * 1024)), 413, "too_large")
-    assert_error(post_image(client, b"\xff" * (11 * 1024 * 1024), multipart=False), 413, "too_large")
-
-
-def test_decompression_bomb_is_422(client):
-    buffer = io.BytesIO()
-    Image.new("L", (30_000, 30_000)).save(buffer, "PNG")  # 900 MP in under 1 MB
-    assert_error(post_image(client, buffer.getvalue(), "image/png"), 422, "too_many_pixels")
-
-
 def test_several_image_parts_are_refused_with_the_rule(client, photo_bytes):
     two = {"image": [(io.BytesIO(photo_bytes), "a.jpg", "image/jpeg"),
                      (io.BytesIO(photo_bytes), "b.jpg", "image/jpeg")]}
     response = client.post("/api/detect", data=two, content_type="multipart/form-data")
     assert_error(response, 400, "multiple_images")
     assert "one image per request" in response.get_json()["error"]["message"]
-
-
-def test_a_48_megapixel_phone_jpeg_is_analysed_at_half_size(client, one_face_photo):
-    """8064×6048 is over MAX_PIXELS (40 MP): decoded at 1/2 of each side instead of refused."""
-    photo = decode_image(one_face_photo[0].read_bytes())
-    big = fit_on_canvas(photo, (8064, 6048))  # upscaled 25×: a phone photo of one close face
-    data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
-    del big
-    response = post_image(client, data)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    body = response.get_json()
-    assert (body["width"], body["height"], body["scale"]) == (4032, 3024, 0.5)
-    assert len(body["faces"]) == 1 and body["faces"][0]["box"]["w"] > 1000
-
-
-def test_confidence_folds_in_the_cards_threshold(app):
-    """A face the network gives 0.45 `without_mask` is bare under the card's threshold (0.4): it must not read
-    "No mask 45%"; the threshold itself reads 50%."""
-    pipeline = app.extensions["mask_pipeline"]
-    threshold = pipeline.without_mask_threshold
-    assert threshold < 0.5  # the committed card's choice; the folding matters only then
-    bare = Prediction.from_probabilities(np.array([0.55, 0.45], np.float32), threshold)
-    assert bare.label == "without_mask" and bare.confidence > 0.5
-    assert bare.probabilities["without_mask"] == pytest.approx(0.5 + (0.45 - threshold) * 0.5 / (1 - threshold))
-    at = Prediction.from_probabilities(np.array([1 - threshold, threshold], np.float32), threshold)
-    assert at.label == "without_mask" and at.confidence == pytest.approx(0.5)
-    masked = Prediction.from_probabilities(np.array([0.7, 0.3], np.float32), threshold)
-    assert masked.label == "with_mask" and masked.confidence == pytest.approx(1 - 0.3 * 0.5 / threshold)
-
-
-def test_limits_come_from_settings(photo_bytes):
-    small = create_app(Settings(max_upload_bytes=50_000, max_pixels=10_000))
-    client = small.test_client()
-    assert_error(post_image(client, b"\xff" * 60_000), 413, "too_large")
-    assert_error(post_image(client, encode(np.zeros((200, 200, 3), np.uint8), "PNG"), "image/png"), 422,
-                 "too_many_pixels")
-    assert small.extensions["mask_pipeline"] is load_pipeline()  # the model is loaded once per process
 
 
 def test_unknown_api_route_and_wrong_method_are_json(client):

@@ -5,7 +5,7 @@ import pytest
 
 from model.image_io import decode_image
 from model.labels import CLASS_NAMES, decide
-from model.pipeline import MaskPipeline
+from model.pipeline import MaskPipeline, Prediction
 from model.preprocess import preprocess_face
 from tests.support import RecordingClassifier
 from training.augment import darken
@@ -27,6 +27,21 @@ def test_all_faces_of_a_photo_go_through_the_network_in_one_batch(app, group_pho
         assert face.prediction.label == ("without_mask" if probs["without_mask"] >= 0.5 else "with_mask")
         assert face.prediction.confidence == probs[face.prediction.label] >= 0.5
     assert set(analysis.timings_ms) == {"detect", "classify"}
+
+
+def test_confidence_folds_in_the_cards_threshold(app):
+    """A face the network gives 0.45 `without_mask` is bare under the card's threshold (0.4): it must not read
+    "No mask 45%"; the threshold itself reads 50%."""
+    pipeline = app.extensions["mask_pipeline"]
+    threshold = pipeline.without_mask_threshold
+    assert threshold < 0.5  # the committed card's choice; the folding matters only then
+    bare = Prediction.from_probabilities(np.array([0.55, 0.45], np.float32), threshold)
+    assert bare.label == "without_mask" and bare.confidence > 0.5
+    assert bare.probabilities["without_mask"] == pytest.approx(0.5 + (0.45 - threshold) * 0.5 / (1 - threshold))
+    at = Prediction.from_probabilities(np.array([1 - threshold, threshold], np.float32), threshold)
+    assert at.label == "without_mask" and at.confidence == pytest.approx(0.5)
+    masked = Prediction.from_probabilities(np.array([0.7, 0.3], np.float32), threshold)
+    assert masked.label == "with_mask" and masked.confidence == pytest.approx(1 - 0.3 * 0.5 / threshold)
 
 
 def test_committed_photos_end_to_end(app, sample_scenes_dir):

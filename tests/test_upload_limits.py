@@ -1,5 +1,6 @@
-"""An upload is refused, or decoded reduced, from its header and container alone, and its decode is costed
-before any pixel is decoded."""
+"""The limits on an upload: its size, and what can be decided from its header and container before any pixel is
+decoded: too many pixels (refused, or a JPEG decoded reduced), the memory its decode takes, a truncated or forged
+container. The same limits through real gunicorn, with malformed requests around them: tests/test_hostile.py."""
 
 import io
 
@@ -8,8 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.images import encode
+from app import create_app
+from config import Settings
+from harness.images import encode, fit_on_canvas
 from model.image_io import ImageError, ImageHeader, decode_image, read_header
+from model.pipeline import load_pipeline
+from tests.support import assert_error, post_image
 from web.upload_limits import check_complete, decode_cost, inspect_upload
 
 
@@ -18,13 +23,17 @@ def photo(one_face_photo) -> np.ndarray:
     return cv2.imread(str(one_face_photo[0]))
 
 
+@pytest.fixture(scope="module")
+def photo_bytes(one_face_photo) -> bytes:
+    return one_face_photo[0].read_bytes()
+
+
 def test_too_many_pixels_is_refused_before_decoding():
     buffer = io.BytesIO()
     Image.new("L", (8000, 6000)).save(buffer, "PNG")  # 48 MP, a few kB compressed
     with pytest.raises(ImageError) as info:
         inspect_upload(buffer.getvalue(), max_pixels=40_000_000)
     assert info.value.code == "too_many_pixels" and "8000×6000" in str(info.value)
-
 
 
 def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced_and_costed_so(photo):
@@ -44,7 +53,6 @@ def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced_and_costed_so(photo):
     assert decode_cost(header) == 4000 * 3000 * 6 + header.coefficient_bytes
 
 
-
 def test_truncated_and_forged_files_are_refused_from_their_container():
     # A JPEG header that says 6000×6000 followed by a few hundred bytes, or by an end marker and no real scan.
     big = cv2.imencode(".jpg", np.zeros((6000, 6000), np.uint8))[1].tobytes()
@@ -62,7 +70,6 @@ def test_truncated_and_forged_files_are_refused_from_their_container():
         check_complete(whole, read_header(whole))
 
 
-
 def test_decode_cost_follows_what_a_decode_allocates():
     def png(channels: int, dtype) -> ImageHeader:
         return read_header(cv2.imencode(".png", np.zeros((100, 200, channels), dtype))[1].tobytes())
@@ -71,3 +78,36 @@ def test_decode_cost_follows_what_a_decode_allocates():
     assert not opaque.has_alpha and alpha.has_alpha and alpha16.sixteen_bit
     assert decode_cost(opaque) < decode_cost(alpha) < decode_cost(alpha16)
     assert decode_cost(opaque) >= 2 * 3 * opaque.pixels  # the decoded buffer and its copy
+
+
+def test_upload_over_the_limit_is_413(client):
+    assert_error(post_image(client, b"\xff" * (11 * 1024 * 1024)), 413, "too_large")
+    assert_error(post_image(client, b"\xff" * (11 * 1024 * 1024), multipart=False), 413, "too_large")
+
+
+def test_decompression_bomb_is_422(client):
+    buffer = io.BytesIO()
+    Image.new("L", (30_000, 30_000)).save(buffer, "PNG")  # 900 MP in under 1 MB
+    assert_error(post_image(client, buffer.getvalue(), "image/png"), 422, "too_many_pixels")
+
+
+def test_a_48_megapixel_phone_jpeg_is_analysed_at_half_size(client, one_face_photo):
+    """8064×6048 is over MAX_PIXELS (40 MP): decoded at 1/2 of each side instead of refused."""
+    photo = decode_image(one_face_photo[0].read_bytes())
+    big = fit_on_canvas(photo, (8064, 6048))  # upscaled 25×: a phone photo of one close face
+    data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    del big
+    response = post_image(client, data)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert (body["width"], body["height"], body["scale"]) == (4032, 3024, 0.5)
+    assert len(body["faces"]) == 1 and body["faces"][0]["box"]["w"] > 1000
+
+
+def test_limits_come_from_settings(photo_bytes):
+    small = create_app(Settings(max_upload_bytes=50_000, max_pixels=10_000))
+    client = small.test_client()
+    assert_error(post_image(client, b"\xff" * 60_000), 413, "too_large")
+    assert_error(post_image(client, encode(np.zeros((200, 200, 3), np.uint8), "PNG"), "image/png"), 422,
+                 "too_many_pixels")
+    assert small.extensions["mask_pipeline"] is load_pipeline()  # the model is loaded once per process
