@@ -2,17 +2,16 @@
 
 Each probe gets the answer listed in docs/deploy.md ("What the app alone guarantees"), never a 500, and the server
 answers a real photo and /healthz right after it. The `load` test at the end measures the memory of the largest
-uploads accepted; the slow-client probes need the buffering front and are in tests/test_front.py.
+uploads accepted. The upload limits in-process are tested in tests/test_upload_limits.py; the slow-client probes
+need the buffering front and are in tests/test_front.py.
 """
 
 import io
+import os
 import re
-import signal
-import socket
 import struct
 import threading
 import time
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -22,10 +21,11 @@ import requests
 from PIL import Image
 
 from config import Settings
+from harness.images import encode
 from harness.paths import ROOT
 from harness.servers import run_gunicorn, server_rss_mb
-from model.image_io import ImageHeader
-from web.upload_limits import decode_cost
+from model.image_io import decode_image
+from tests.support import KINDS, assert_still_serving, largest, post, post_request, raw_http, workers
 
 PHONE_PHOTOS = ROOT / "tests" / "phone_photos"
 
@@ -35,42 +35,13 @@ def photo(one_face_photo) -> bytes:
     return one_face_photo[0].read_bytes()
 
 
-def raw_http(url: str, request: bytes, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
-    """Send bytes as they are (malformed on purpose) and read the whole answer; status, headers, body."""
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
-        sock.sendall(request)
-        answer = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-    return int(lines[0].split()[1]), headers, body
-
-
 def chunked(body: bytes, chunk: int = 1 << 20) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + chunk]), body[i : i + chunk])
                     for i in range(0, len(body), chunk)) + b"0\r\n\r\n"
 
 
-def post_request(path: str, content_type: str, body: bytes, extra: str = "") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n{extra}"
-            f"Connection: close\r\n\r\n").encode() + body
-
-
 def length(body: bytes) -> str:
     return f"Content-Length: {len(body)}\r\n"
-
-
-def assert_still_serving(url: str, photo: bytes) -> None:
-    response = requests.post(f"{url}/api/detect", data=photo, headers={"Content-Type": "image/jpeg"}, timeout=60)
-    assert response.status_code == 200 and len(response.json()["faces"]) == 1
-    assert requests.get(f"{url}/healthz", timeout=30).json() == {"status": "ok"}
 
 
 def png(array: np.ndarray) -> bytes:
@@ -99,6 +70,12 @@ def multipart(parts: int, image: bytes) -> tuple[str, bytes]:
     body = fields + b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n' \
         b"Content-Type: image/jpeg\r\n\r\n" + image + b"\r\n--b--\r\n"
     return "multipart/form-data; boundary=b", body
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def test_uploads_that_must_be_refused_get_a_json_4xx_and_the_server_keeps_serving(server, photo):
@@ -138,6 +115,40 @@ def test_uploads_that_must_be_refused_get_a_json_4xx_and_the_server_keeps_servin
         assert_still_serving(url, photo)
     assert {p.pid for p in psutil.Process(process.pid).children()} == workers  # no worker died
     assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):
+    url, process = server.url, server.process
+    before = workers(process)
+    good = one_face_photo[0].read_bytes()
+    photo = decode_image(good)
+    hostile = [
+        ("zero bytes", b"", "image/jpeg", 400),
+        ("text", b"GET / HTTP/1.1\r\nthis is text", "text/plain", 415),
+        ("truncated JPEG", good[: len(good) // 2], "image/jpeg", 415),
+        ("30,000 x 30,000 PNG", png_bytes(30_000, 30_000), "image/png", 422),
+        ("50 MB upload", os.urandom(50 * 1024 * 1024), "image/jpeg", 413),
+        ("GIF", encode(photo, "GIF"), "image/gif", 415),
+        ("wrong content type", good, "application/json", 415),
+    ]
+    acceptable = [
+        ("CMYK JPEG", encode(photo, "JPEG", "CMYK"), "image/jpeg"),
+        ("16-bit PNG", cv2.imencode(".png", photo.astype(np.uint16) * 257)[1].tobytes(), "image/png"),
+        ("grayscale", encode(photo, "PNG", "L"), "image/png"),
+        ("alpha", encode(photo, "PNG", "RGBA"), "image/png"),
+    ]
+    for name, data, content_type, status in hostile:
+        for multipart in (True, False):
+            if name == "wrong content type" and multipart:
+                continue  # in multipart the part's declared type is ignored: the bytes decide
+            response = post(url, data, content_type, multipart)
+            assert response.status_code == status, (name, multipart, response.text[:200])
+            assert response.json()["error"]["message"], name
+            assert post(url, good).status_code == 200, f"good request after {name}"
+    for name, data, content_type in acceptable:
+        response = post(url, data, content_type)
+        assert response.status_code == 200 and len(response.json()["faces"]) == 1, name
+    assert workers(process) == before  # no worker died
 
 
 def test_phone_photos_are_analysed(server, photo):
@@ -187,69 +198,6 @@ def test_memory_bombs_inside_the_pixel_limit_are_refused_or_decoded_within_the_b
     response = requests.post(f"{url}/api/detect", data=data, headers={"Content-Type": "image/png"}, timeout=120)
     assert response.status_code == 200 and (response.json()["width"], response.json()["height"]) == (width, height)
     assert_still_serving(url, photo)
-
-
-def test_a_request_over_the_time_limit_gets_a_503_and_the_server_recovers(tmp_path, photo):
-    log_path = tmp_path / "server.log"
-    env = {"WEB_CONCURRENCY": "2", "REQUEST_TIMEOUT": "2"}
-    with run_gunicorn(env, log_path) as (url, _):
-        # A body that stops half way: the worker thread waits on it, as on a hung native call.
-        request = post_request("/api/detect", "image/jpeg", photo[:1000], f"Content-Length: {len(photo)}\r\n")
-        started = time.monotonic()
-        status, headers, body = raw_http(url, request, timeout=30)
-        took = time.monotonic() - started
-        assert status == 503 and b'"timeout"' in body and headers["Retry-After"] == "5"
-        assert 2 <= took < 10
-        assert_still_serving(url, photo)
-    assert "ran over REQUEST_TIMEOUT" in log_path.read_text(errors="replace")
-
-
-def test_sigterm_lets_the_requests_in_flight_finish(tmp_path):
-    with run_gunicorn({}, tmp_path / "server.log") as (url, process):
-        width, _, data = largest("16-bit RGB PNG", Settings())
-        answers = []
-
-        def upload() -> None:
-            response = requests.post(f"{url}/api/detect?annotate=1", data=data,
-                                     headers={"Content-Type": "image/png"}, timeout=120)
-            answers.append((response, time.monotonic()))
-
-        uploading = threading.Thread(target=upload)
-        uploading.start()
-        time.sleep(0.3)  # decoding and annotating this many pixels takes seconds
-        terminated_at = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        uploading.join(timeout=120)
-        assert process.wait(timeout=60) == 0
-    response, answered_at = answers[0]
-    assert response.status_code == 200 and response.json()["width"] == width
-    assert answered_at > terminated_at  # it was in flight when the signal came
-
-
-KINDS = {  # kind → (format, extension, channels, sample type): the rows of docs/deploy.md's memory table
-    "8-bit grey PNG": ("PNG", ".png", 1, np.uint8),
-    "16-bit grey PNG": ("PNG", ".png", 1, np.uint16),
-    "8-bit RGB PNG": ("PNG", ".png", 3, np.uint8),
-    "16-bit RGB PNG": ("PNG", ".png", 3, np.uint16),
-    "8-bit RGBA PNG": ("PNG", ".png", 4, np.uint8),
-    "16-bit RGBA PNG": ("PNG", ".png", 4, np.uint16),
-    "RGB JPEG": ("JPEG", ".jpg", 3, np.uint8),
-    "grey JPEG": ("JPEG", ".jpg", 1, np.uint8),
-    "RGB WebP": ("WEBP", ".webp", 3, np.uint8),
-    "RGBA WebP": ("WEBP", ".webp", 4, np.uint8),
-}
-
-
-def largest(kind: str, settings: Settings) -> tuple[int, int, bytes]:
-    """(width, height, encoded) of the largest image of `kind` that MAX_PIXELS and the decode budget accept."""
-    fmt, extension, channels, dtype = KINDS[kind]
-    per_pixel = decode_cost(ImageHeader(fmt, 1, 1, 1, channels == 4, dtype == np.uint16))
-    pixels = min(settings.max_pixels, settings.decode_memory_bytes // per_pixel)
-    width = 16383 if fmt == "WEBP" else 7000  # WebP's widest
-    height = pixels // width
-    array = np.full((height, width, channels), 128 if channels == 4 else 0, dtype)  # alpha half transparent
-    params = [cv2.IMWRITE_WEBP_QUALITY, 101] if fmt == "WEBP" else []  # lossless
-    return width, height, cv2.imencode(extension, array, params)[1].tobytes()
 
 
 @pytest.mark.load

@@ -1,6 +1,6 @@
-"""Real gunicorn on 127.0.0.1: start-up, logs, faults and hostile input, with the real model."""
+"""Real gunicorn on 127.0.0.1 with the real model: start-up, logs, metrics summed over workers, faults and
+shutdown. Hostile input against it: tests/test_hostile.py."""
 
-import io
 import json
 import os
 import shutil
@@ -8,39 +8,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
-import numpy as np
-import psutil
 import pytest
 import requests
-from PIL import Image
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from harness.images import encode
+from config import Settings
 from harness.paths import ROOT
-from harness.servers import WORKER_READY, free_port, metric_value, wait_ready
-from model.image_io import decode_image
-from tests.support import STALE_METRICS
-
-
-def workers(process: subprocess.Popen) -> set[int]:
-    return {child.pid for child in psutil.Process(process.pid).children()}
-
-
-def post(url: str, data: bytes, content_type: str = "image/jpeg", multipart: bool = True) -> requests.Response:
-    if multipart:
-        return requests.post(f"{url}/api/detect", files={"image": ("upload", data, content_type)}, timeout=60)
-    return requests.post(f"{url}/api/detect", data=data, headers={"Content-Type": content_type}, timeout=60)
-
-
-def png_bytes(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("L", (width, height)).save(buffer, "PNG")
-    return buffer.getvalue()
+from harness.servers import WORKER_READY, free_port, metric_value, run_gunicorn, wait_ready
+from tests.support import STALE_METRICS, largest, post, workers
 
 
 def test_serves_detections_and_logs_one_structured_line_without_image_bytes(server, one_face_photo):
@@ -110,40 +90,6 @@ def test_metrics_sum_every_workers_requests(server):
     assert requests_counted(served.text, "/api/model") == before + sent == sum(by_worker.values())
 
 
-def test_hostile_input_interleaved_with_good_requests(server, one_face_photo):
-    url, process = server.url, server.process
-    before = workers(process)
-    good = one_face_photo[0].read_bytes()
-    photo = decode_image(good)
-    hostile = [
-        ("zero bytes", b"", "image/jpeg", 400),
-        ("text", b"GET / HTTP/1.1\r\nthis is text", "text/plain", 415),
-        ("truncated JPEG", good[: len(good) // 2], "image/jpeg", 415),
-        ("30,000 x 30,000 PNG", png_bytes(30_000, 30_000), "image/png", 422),
-        ("50 MB upload", os.urandom(50 * 1024 * 1024), "image/jpeg", 413),
-        ("GIF", encode(photo, "GIF"), "image/gif", 415),
-        ("wrong content type", good, "application/json", 415),
-    ]
-    acceptable = [
-        ("CMYK JPEG", encode(photo, "JPEG", "CMYK"), "image/jpeg"),
-        ("16-bit PNG", cv2.imencode(".png", photo.astype(np.uint16) * 257)[1].tobytes(), "image/png"),
-        ("grayscale", encode(photo, "PNG", "L"), "image/png"),
-        ("alpha", encode(photo, "PNG", "RGBA"), "image/png"),
-    ]
-    for name, data, content_type, status in hostile:
-        for multipart in (True, False):
-            if name == "wrong content type" and multipart:
-                continue  # in multipart the part's declared type is ignored: the bytes decide
-            response = post(url, data, content_type, multipart)
-            assert response.status_code == status, (name, multipart, response.text[:200])
-            assert response.json()["error"]["message"], name
-            assert post(url, good).status_code == 200, f"good request after {name}"
-    for name, data, content_type in acceptable:
-        response = post(url, data, content_type)
-        assert response.status_code == 200 and len(response.json()["faces"]) == 1, name
-    assert workers(process) == before  # no worker died
-
-
 def test_a_killed_worker_is_replaced(server, one_face_photo):
     url, process = server.url, server.process
     before = workers(process)
@@ -155,6 +101,28 @@ def test_a_killed_worker_is_replaced(server, one_face_photo):
     assert victim not in workers(process) and len(workers(process)) == len(before)
     wait_ready(url)
     assert post(url, one_face_photo[0].read_bytes()).status_code == 200
+
+
+def test_sigterm_lets_the_requests_in_flight_finish(tmp_path):
+    with run_gunicorn({}, tmp_path / "server.log") as (url, process):
+        width, _, data = largest("16-bit RGB PNG", Settings())
+        answers = []
+
+        def upload() -> None:
+            response = requests.post(f"{url}/api/detect?annotate=1", data=data,
+                                     headers={"Content-Type": "image/png"}, timeout=120)
+            answers.append((response, time.monotonic()))
+
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        time.sleep(0.3)  # decoding and annotating this many pixels takes seconds
+        terminated_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        uploading.join(timeout=120)
+        assert process.wait(timeout=60) == 0
+    response, answered_at = answers[0]
+    assert response.status_code == 200 and response.json()["width"] == width
+    assert answered_at > terminated_at  # it was in flight when the signal came
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])

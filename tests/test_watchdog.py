@@ -1,10 +1,21 @@
-"""The request watchdog finds requests over the limit and answers them 503 on their own socket."""
+"""The request watchdog finds requests over the limit and answers them 503 on their own socket; under real
+gunicorn the worker is then replaced and the server keeps serving."""
 
 import json
 import socket
+import time
 from types import SimpleNamespace
 
+import pytest
+
+from harness.servers import run_gunicorn
+from tests.support import assert_still_serving, post_request, raw_http
 from web.watchdog import RequestWatchdog, answer_overdue
+
+
+@pytest.fixture(scope="module")
+def photo(one_face_photo) -> bytes:
+    return one_face_photo[0].read_bytes()
 
 
 def test_only_requests_over_the_limit_and_still_in_flight_are_overdue():
@@ -43,3 +54,18 @@ def test_a_request_whose_client_is_gone_is_passed_over():
     with server_side:
         answer_overdue(SimpleNamespace(unreader=SimpleNamespace(sock=server_side)))  # no exception
     answer_overdue(SimpleNamespace())  # no socket at all
+
+
+def test_a_request_over_the_time_limit_gets_a_503_and_the_server_recovers(tmp_path, photo):
+    log_path = tmp_path / "server.log"
+    env = {"WEB_CONCURRENCY": "2", "REQUEST_TIMEOUT": "2"}
+    with run_gunicorn(env, log_path) as (url, _):
+        # A body that stops half way: the worker thread waits on it, as on a hung native call.
+        request = post_request("/api/detect", "image/jpeg", photo[:1000], f"Content-Length: {len(photo)}\r\n")
+        started = time.monotonic()
+        status, headers, body = raw_http(url, request, timeout=30)
+        took = time.monotonic() - started
+        assert status == 503 and b'"timeout"' in body and headers["Retry-After"] == "5"
+        assert 2 <= took < 10
+        assert_still_serving(url, photo)
+    assert "ran over REQUEST_TIMEOUT" in log_path.read_text(errors="replace")
