@@ -1,6 +1,7 @@
 """Image → faces → one preprocessed batch → network → labelled faces."""
 
 import functools
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,9 @@ def load_pipeline(model_path: Path = SERVED_PATH) -> MaskPipeline:
 
 @functools.cache
 def _cached_pipeline(model_path: Path) -> MaskPipeline:
-    return MaskPipeline(load_detector(), LiteClassifier(model_path), without_mask_threshold(model_path))
+    # A server's threads detect side by side, one YuNet network per core (docs/detector.md, "Serving").
+    detector = load_detector(concurrent_calls=os.cpu_count() or 1)
+    return MaskPipeline(detector, LiteClassifier(model_path), without_mask_threshold(model_path))
 
 
 def without_mask_threshold(model_path: Path = SERVED_PATH) -> float:
