@@ -106,6 +106,8 @@ def test_heic_from_an_iphone_decodes():
     assert read_header(data).format == "HEIF"
     image = decode_image(data)
     assert image.shape == (123, 141, 3) and image.dtype == np.uint8 and 60 < image.mean() < 200
+    with Image.open(io.BytesIO(data)) as rgb:  # the same decoder through Pillow, in RGB
+        assert np.array_equal(image, np.asarray(rgb.convert("RGB"))[:, :, ::-1])
     with pytest.raises(ImageError) as info:
         decode_image(data[: len(data) // 2])
     assert info.value.code == "not_an_image"

@@ -17,6 +17,8 @@ from model.pipeline import load_pipeline
 from tests.support import assert_error, post_image
 from web.upload_limits import check_complete, decode_cost, inspect_upload
 
+MB = 1024 * 1024
+
 
 @pytest.fixture(scope="module")
 def photo(one_face_photo) -> np.ndarray:
@@ -51,6 +53,19 @@ def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced_and_costed_so(photo):
     header = inspect_upload(progressive, max_pixels=40_000_000)
     assert header.coefficient_bytes >= 8000 * 6000 * 1.5 / 64 * 128
     assert decode_cost(header) == 4000 * 3000 * 6 + header.coefficient_bytes
+
+
+def test_a_jpeg_is_decoded_reduced_until_its_decode_fits_the_memory_given(photo):
+    big = cv2.resize(photo, (8000, 6000))
+    baseline = cv2.imencode(".jpg", big)[1].tobytes()
+    assert inspect_upload(baseline, max_pixels=50_000_000, max_decode_bytes=300 * MB).reduction == 1
+    assert inspect_upload(baseline, max_pixels=50_000_000, max_decode_bytes=200 * MB).reduction == 2
+    assert inspect_upload(baseline, max_pixels=40_000_000, max_decode_bytes=50 * MB).reduction == 4
+    # Where no reduction fits the memory, the one that fits the pixels is left for the decode budget to refuse.
+    assert inspect_upload(baseline, max_pixels=40_000_000, max_decode_bytes=MB).reduction == 2
+    progressive = encode(big, "JPEG", progressive=True)  # 144 MB of coefficients at every reduction
+    header = inspect_upload(progressive, max_pixels=40_000_000, max_decode_bytes=200 * MB)
+    assert header.reduction == 4 and decode_cost(header) <= 200 * MB
 
 
 def test_truncated_and_forged_files_are_refused_from_their_container():
@@ -102,6 +117,19 @@ def test_a_48_megapixel_phone_jpeg_is_analysed_at_half_size(client, one_face_pho
     body = response.get_json()
     assert (body["width"], body["height"], body["scale"]) == (4032, 3024, 0.5)
     assert len(body["faces"]) == 1 and body["faces"][0]["box"]["w"] > 1000
+
+
+def test_a_48_megapixel_progressive_jpeg_is_analysed_at_the_size_its_decode_memory_allows(client, one_face_photo):
+    """Its coefficients alone take 146 MB, so half size would need more than DECODE_MEMORY_MB's 200: a quarter."""
+    photo = decode_image(one_face_photo[0].read_bytes())
+    big = fit_on_canvas(photo, (8064, 6048))
+    data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 85, cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    del big
+    response = post_image(client, data)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert (body["width"], body["height"], body["scale"]) == (2016, 1512, 0.25)
+    assert len(body["faces"]) == 1
 
 
 def test_limits_come_from_settings(photo_bytes):

@@ -32,10 +32,11 @@ def _pipeline() -> MaskPipeline:
 
 def _decode_upload() -> tuple[np.ndarray, ImageHeader]:
     """The upload decoded once its decode memory is reserved (the reservation lasts until the request ends), and
-    its header: a JPEG over MAX_PIXELS is decoded at 1/`header.reduction` of each side."""
+    its header: a JPEG over MAX_PIXELS or the decode memory is decoded at 1/`header.reduction` of each side."""
     data = image_bytes(request)
-    header = inspect_upload(data, current_app.config["MAX_PIXELS"])
-    g.decode_reservation = current_app.extensions["decode_budget"].reserve(header)
+    budget = current_app.extensions["decode_budget"]
+    header = inspect_upload(data, current_app.config["MAX_PIXELS"], budget.capacity)
+    g.decode_reservation = budget.reserve(header)
     return decode_image(data, header=header), header
 
 

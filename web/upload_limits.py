@@ -1,9 +1,10 @@
 """What an upload may cost before any of its pixels is decoded, all read from its header and container.
 
-An image over MAX_PIXELS is refused, or, when it is a JPEG, decoded at the smallest reduction that fits (a 48 MP
-phone photo is analysed at half size). `decode_cost` says how much memory its decode will take, so that
-`web.uploads.DecodeBudget` can refuse or queue it. A file whose container does not hold the data its header
-promises (truncated, or forged to claim many pixels in a few bytes) is refused before a full-size buffer exists.
+An image over MAX_PIXELS is refused, or, when it is a JPEG, decoded at the smallest reduction that fits the
+pixels and the decode memory (a 48 MP phone photo is analysed at half size, or at a quarter when progressive).
+`decode_cost` says how much memory its decode will take, so that `web.uploads.DecodeBudget` can refuse or queue
+it. A file whose container does not hold the data its header promises (truncated, or forged to claim many pixels
+in a few bytes) is refused before a full-size buffer exists.
 """
 
 import re
@@ -26,22 +27,23 @@ _DEFLATE_MAX_RATIO = 1032
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
-def inspect_upload(data: bytes, max_pixels: int) -> ImageHeader:
+def inspect_upload(data: bytes, max_pixels: int, max_decode_bytes: int | None = None) -> ImageHeader:
     """Everything that can refuse an upload before its pixels are decoded: format, pixel count, completeness.
 
-    A JPEG over `max_pixels` comes back with the smallest `reduction` that brings it within them."""
+    A JPEG comes back with the smallest `reduction` that brings it within `max_pixels` and, where one does, within
+    `max_decode_bytes` of decode memory (a progressive JPEG's coefficients cost the same at every reduction)."""
     header = read_header(data)
-    if header.pixels > max_pixels:
-        options = reductions(header)
-        fitting = [r for r in options if replace(header, reduction=r).decoded_pixels <= max_pixels]
-        if not fitting:
-            scaled = " even at 1/8 of each side" if len(options) > 1 else ""
-            raise ImageError(
-                "too_many_pixels",
-                f"The image is {header.width}×{header.height} pixels; at most {max_pixels:,} pixels are allowed"
-                f"{scaled}.",
-            )
-        header = replace(header, reduction=fitting[0])
+    options = [replace(header, reduction=r) for r in reductions(header)]
+    fitting = [h for h in options if h.decoded_pixels <= max_pixels]
+    if not fitting:
+        scaled = " even at 1/8 of each side" if len(options) > 1 else ""
+        raise ImageError(
+            "too_many_pixels",
+            f"The image is {header.width}×{header.height} pixels; at most {max_pixels:,} pixels are allowed"
+            f"{scaled}.",
+        )
+    within_memory = [h for h in fitting if max_decode_bytes is None or decode_cost(h) <= max_decode_bytes]
+    header = (within_memory or fitting)[0]
     check_complete(data, header)
     return header
 
