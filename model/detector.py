@@ -5,18 +5,16 @@ YuNet finds masked faces, which Haar cascades miss, runs on every platform OpenC
 original image's pixels, clipped to it.
 """
 
-import contextlib
 import hashlib
 import logging
 import math
-import queue
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from model.lending import Lender
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +65,7 @@ class FaceDetector:
         self.photo_scales, self.merge_threshold = tuple(photo_scales), merge_threshold
         self.other_min_score = min_score if other_min_score is None else other_min_score
         self.model_path = model_path
-        self._slots = threading.BoundedSemaphore(concurrent_calls)
-        self._idle: queue.SimpleQueue[cv2.FaceDetectorYN] = queue.SimpleQueue()
+        self.networks = Lender(self._load, concurrent_calls)
 
     @property
     def fingerprint(self) -> str:
@@ -77,19 +74,6 @@ class FaceDetector:
         scales = "+".join(f"{s:g}" for s in self.photo_scales)
         return (f"{self.name}-{digest}-side{self.max_side}-score{self.min_score:g}-nms{self.nms_threshold:g}"
                 f"-scales{scales}-merge{self.merge_threshold:g}-other{self.other_min_score:g}")
-
-    @contextlib.contextmanager
-    def _network(self) -> Iterator["cv2.FaceDetectorYN"]:
-        """An idle network, or a new one while fewer than `concurrent_calls` exist; else wait for one."""
-        with self._slots:
-            try:
-                network = self._idle.get_nowait()
-            except queue.Empty:
-                network = self._load()
-            try:
-                yield network
-            finally:
-                self._idle.put(network)
 
     def _load(self) -> "cv2.FaceDetectorYN":
         # OpenCV 5's DNN warns that its new engine ignores targets each time a network loads: not for operators.
@@ -103,7 +87,7 @@ class FaceDetector:
 
     def _run(self, image_bgr: np.ndarray) -> np.ndarray:
         """YuNet's rows (x, y, w, h, landmarks…, score) for one image of at most `max_side` a side."""
-        with self._network() as network:
+        with self.networks.borrow() as network:
             network.setInputSize((image_bgr.shape[1], image_bgr.shape[0]))
             _, rows = network.detect(np.ascontiguousarray(image_bgr))
         return np.zeros((0, 15), np.float32) if rows is None else rows
