@@ -9,12 +9,12 @@ leaves the cores to the detector.
 """
 
 import json
+import threading
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from model.lending import Lender
 from model.preprocess import INPUT_SHAPE
 
 MODEL_DIR = Path(__file__).parent
@@ -39,41 +39,31 @@ class Classifier(Protocol):
 
 
 class LiteClassifier:
-    """An interpreter holds its state between `set_tensor` and `get_tensor`, so each serves one call at a time; up
-    to `concurrent_calls` of them are made, one for each caller at once."""
-
     runtime = "tflite"
 
-    def __init__(self, path: Path = SERVED_PATH, concurrent_calls: int = 1) -> None:
-        self.path = path
-        first = self._load()  # a bad file fails here, not in a request
-        output = first.get_output_details()[0]
-        self._input = first.get_input_details()[0]["index"]
-        self._output, self._classes = output["index"], int(output["shape"][-1])
-        self.interpreters = Lender(self._load, concurrent_calls)
-        self.interpreters.give(first)
-
-    def _load(self):
+    def __init__(self, path: Path = SERVED_PATH) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            interpreter = Interpreter(model_path=str(self.path), num_threads=1)
-            index = interpreter.get_input_details()[0]["index"]
-            interpreter.resize_tensor_input(index, (1, *INPUT_SHAPE))
-            interpreter.allocate_tensors()
+            self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+            self._input = self._interpreter.get_input_details()[0]["index"]
+            self._interpreter.resize_tensor_input(self._input, (1, *INPUT_SHAPE))
+            self._interpreter.allocate_tensors()
         except Exception as exc:
-            raise ModelLoadError(f"cannot load model file {self.path}: {exc.__class__.__name__}") from exc
-        return interpreter
+            raise ModelLoadError(f"cannot load model file {path}: {exc.__class__.__name__}") from exc
+        output = self._interpreter.get_output_details()[0]
+        self._output, self._classes = output["index"], int(output["shape"][-1])
+        self._lock = threading.Lock()  # an interpreter holds state between set_tensor and get_tensor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """One face per invocation, on an interpreter sized for one face once and for all, so that a worker's
         memory does not follow each photo's face count (docs/detector.md)."""
         probabilities = []
         for face in np.asarray(batch, dtype=np.float32):
-            with self.interpreters.borrow() as interpreter:
-                interpreter.set_tensor(self._input, face[np.newaxis])
-                interpreter.invoke()
-                probabilities.append(interpreter.get_tensor(self._output)[0].copy())
+            with self._lock:
+                self._interpreter.set_tensor(self._input, face[np.newaxis])
+                self._interpreter.invoke()
+                probabilities.append(self._interpreter.get_tensor(self._output)[0].copy())
         probabilities = np.array(probabilities, dtype=np.float32).reshape(len(batch), self._classes)
         # The int8 export's softmax comes out in steps of 1/256 ([0, 0.9961], say): scaled back to a sum of 1, as
         # the API promises. The float export's already sums to 1.

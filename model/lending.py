@@ -1,5 +1,5 @@
-"""Native engines (an OpenCV network, a LiteRT interpreter) that serve one call at a time, lent to a server's
-threads: at most `size` are ever made, each lent to one caller at a time, the rest of the callers wait."""
+"""Native engines that serve one call at a time (an OpenCV network), lent to a server's threads: at most `size`
+are ever made, each lent to one caller at a time, the rest of the callers wait."""
 
 import contextlib
 import queue

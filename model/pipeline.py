@@ -89,10 +89,9 @@ def load_pipeline(model_path: Path = SERVED_PATH) -> MaskPipeline:
 
 @functools.cache
 def _cached_pipeline(model_path: Path) -> MaskPipeline:
-    # A server's threads detect and classify side by side, one engine of each per core (docs/detector.md).
-    cores = os.cpu_count() or 1
-    return MaskPipeline(load_detector(concurrent_calls=cores), LiteClassifier(model_path, concurrent_calls=cores),
-                        without_mask_threshold(model_path))
+    # A server's threads detect side by side, one YuNet network per core (docs/detector.md).
+    detector = load_detector(concurrent_calls=os.cpu_count() or 1)
+    return MaskPipeline(detector, LiteClassifier(model_path), without_mask_threshold(model_path))
 
 
 def without_mask_threshold(model_path: Path = SERVED_PATH) -> float:

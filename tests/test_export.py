@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -74,16 +73,6 @@ def test_int8_and_float_exports_give_the_same_labels_on_real_faces(batch):
     assert np.abs(exact - int8).max() <= 0.1
     assert np.abs(int8.sum(axis=1) - 1).max() <= 1e-6  # the quantised softmax is scaled back to a sum of 1
     assert (decide(exact, threshold) != decide(int8, threshold)).sum() <= 0.02 * len(batch)
-
-
-def test_threads_share_the_interpreters_and_get_the_same_probabilities(batch):
-    """Each interpreter serves one call at a time; threads borrow up to `concurrent_calls` of them, no more."""
-    classifier = LiteClassifier(INT8_PATH, concurrent_calls=2)
-    expected = classifier.predict(batch)
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: classifier.predict(batch), range(12)))
-    assert all(np.array_equal(answer, expected) for answer in answers)
-    assert classifier.interpreters.made <= 2
 
 
 def test_export_int8_writes_a_file_the_server_runs(batch, tmp_path):
