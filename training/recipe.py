@@ -24,7 +24,6 @@ class Recipe:
     epochs: int
     batch_size: int
     learning_rate: float  # Adam's initial rate, cosine-decayed to 0 over the run
-    ema_momentum: float | None  # per step, of the weight average that is scored and saved; null: the raw weights
     class_weight: str  # "balanced" (each class by the inverse of its share) or "none"
     init_seed: int  # initial weights, augmentation and shuffling
     augmentation: Augmentation

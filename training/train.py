@@ -125,9 +125,7 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
     trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *augmentation(recipe.augmentation), network], name="trainer")
     steps = recipe.epochs * math.ceil(len(train.y) / recipe.batch_size)
     rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
-    averaged = recipe.ema_momentum is not None
-    adam = keras.optimizers.Adam(rate, use_ema=averaged, ema_momentum=recipe.ema_momentum or 0.99)
-    trainer.compile(optimizer=adam, loss="categorical_crossentropy", metrics=["accuracy"])
+    trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
     counts = np.bincount(train.y, minlength=len(CLASS_NAMES))
     class_weight = ({k: len(train.y) / (len(CLASS_NAMES) * c) for k, c in enumerate(counts)}
                     if recipe.class_weight == "balanced" else None)
@@ -140,9 +138,7 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
         epochs=recipe.epochs,
         validation_data=(validation.x, one_hot(validation.y)),
         class_weight=class_weight,
-        # In this order: the backup holds the raw weights, the record scores and keeps the averaged ones.
-        callbacks=[keras.callbacks.BackupAndRestore(folder / "backup"),
-                   *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaged else []), record],
+        callbacks=[keras.callbacks.BackupAndRestore(folder / "backup"), record],
     )
     trainer.load_weights(record.best_weights)
     keras.config.set_dtype_policy("float32")  # what ships: float32 weights and compute, exactly the layers specified
@@ -160,8 +156,7 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
         "chosen_by": (f"balanced accuracy on the labelled faces of {args.choose_on}" if choose_on is not None
                       else "validation loss"),
         "class_weight": {CLASS_NAMES[k]: round(w, 3) for k, w in class_weight.items()} if class_weight else None,
-        "learning_rate": f"Adam, {recipe.learning_rate:g} cosine-decayed to 0 over {recipe.epochs} epochs"
-                         + (f", weights averaged (EMA {recipe.ema_momentum:g} a step)" if averaged else ""),
+        "learning_rate": f"Adam, {recipe.learning_rate:g} cosine-decayed to 0 over {recipe.epochs} epochs",
         "seconds_per_epoch_median": round(float(np.median([e["seconds"] for e in epochs])), 1),
         "seconds_fitting": round(sum(e["seconds"] for e in epochs)),
         "clean_training_accuracy": training_fit(served, train),
