@@ -8,13 +8,12 @@ original image's pixels, clipped to it.
 import hashlib
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-
-from model.lending import Lender
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +45,16 @@ class FaceDetector:
     copy other than the base need a score of `other_min_score` (upscaled texture gives more false faces).
     A video frame is searched at the base only, so the webcam keeps its rate.
 
-    A `cv2.FaceDetectorYN` serves one call at a time (it holds its input size between `setInputSize` and
-    `detect`) and keeps buffers for the largest size it has run at (tens of MB), so the detector makes at most
-    `concurrent_calls` of them, each lent to one call at a time, however many threads the server runs.
+    One `cv2.FaceDetectorYN` serves every thread, one call at a time: it holds its input size between
+    `setInputSize` and `detect`, and keeps buffers for the largest size it has run at (tens of MB), so one per
+    thread would multiply that by gunicorn's threads. OpenCV spreads each detection over the cores itself.
     """
 
     name = "yunet"
 
     def __init__(self, max_side: int = 1280, min_score: float = 0.5, nms_threshold: float = 0.3,
                  photo_scales: tuple[float, ...] = (1.0, 1.75), merge_threshold: float = 0.3,
-                 other_min_score: float | None = 0.6, concurrent_calls: int = 1,
-                 model_path: Path = YUNET_PATH) -> None:
+                 other_min_score: float | None = 0.6, model_path: Path = YUNET_PATH) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"face detector model not found: {model_path}")
         if 1.0 not in photo_scales:
@@ -65,7 +63,8 @@ class FaceDetector:
         self.photo_scales, self.merge_threshold = tuple(photo_scales), merge_threshold
         self.other_min_score = min_score if other_min_score is None else other_min_score
         self.model_path = model_path
-        self.networks = Lender(self._load, concurrent_calls)
+        self._lock = threading.Lock()
+        self._loaded: cv2.FaceDetectorYN | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -75,19 +74,23 @@ class FaceDetector:
         return (f"{self.name}-{digest}-side{self.max_side}-score{self.min_score:g}-nms{self.nms_threshold:g}"
                 f"-scales{scales}-merge{self.merge_threshold:g}-other{self.other_min_score:g}")
 
-    def _load(self) -> "cv2.FaceDetectorYN":
-        # OpenCV 5's DNN warns that its new engine ignores targets each time a network loads: not for operators.
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        try:
-            return cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), self.min_score,
-                                             self.nms_threshold, 5000)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
+    def _network(self) -> "cv2.FaceDetectorYN":
+        if self._loaded is None:
+            # OpenCV 5's DNN warns that its new engine ignores targets each time a network loads: not for operators.
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+            try:
+                network = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), self.min_score,
+                                                    self.nms_threshold, 5000)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
+            self._loaded = network
+        return self._loaded
 
     def _run(self, image_bgr: np.ndarray) -> np.ndarray:
         """YuNet's rows (x, y, w, h, landmarks…, score) for one image of at most `max_side` a side."""
-        with self.networks.borrow() as network:
+        with self._lock:
+            network = self._network()
             network.setInputSize((image_bgr.shape[1], image_bgr.shape[0]))
             _, rows = network.detect(np.ascontiguousarray(image_bgr))
         return np.zeros((0, 15), np.float32) if rows is None else rows
@@ -143,8 +146,8 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
-def load_detector(concurrent_calls: int = 1) -> FaceDetector:
-    detector = FaceDetector(concurrent_calls=concurrent_calls)
-    log.info("face detector: %s (largest side %d px, scales %s, score >= %.2f, %d call(s) at once)", detector.name,
-             detector.max_side, detector.photo_scales, detector.min_score, concurrent_calls)
+def load_detector() -> FaceDetector:
+    detector = FaceDetector()
+    log.info("face detector: %s (largest side %d px, scales %s, score >= %.2f)", detector.name, detector.max_side,
+             detector.photo_scales, detector.min_score)
     return detector

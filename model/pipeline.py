@@ -1,7 +1,6 @@
 """Image → faces → one preprocessed batch → network → labelled faces."""
 
 import functools
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +88,7 @@ def load_pipeline(model_path: Path = SERVED_PATH) -> MaskPipeline:
 
 @functools.cache
 def _cached_pipeline(model_path: Path) -> MaskPipeline:
-    # A server's threads detect side by side, one YuNet network per core (docs/detector.md).
-    detector = load_detector(concurrent_calls=os.cpu_count() or 1)
-    return MaskPipeline(detector, LiteClassifier(model_path), without_mask_threshold(model_path))
+    return MaskPipeline(load_detector(), LiteClassifier(model_path), without_mask_threshold(model_path))
 
 
 def without_mask_threshold(model_path: Path = SERVED_PATH) -> float:

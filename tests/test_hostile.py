@@ -208,7 +208,7 @@ def test_four_concurrent_largest_uploads_of_each_kind(photo, capsys):
     lines = []
     with run_gunicorn({}) as (url, process):
         idle = server_rss_mb(process)
-        # Each of the detector's networks sizes itself to the largest input it has seen (1280 px): warm them all.
+        # The detector's network sizes itself to the largest input it has seen (1280 px): warm it first.
         warm_up = largest("RGB JPEG", settings)[2]
         threads = [threading.Thread(target=requests.post, args=(f"{url}/api/detect",),
                                     kwargs={"data": warm_up, "headers": {"Content-Type": "image/jpeg"},
