@@ -28,3 +28,8 @@ def median_ms(fn: Callable[[], object], repeats: int = 200, warmup: int = 10, se
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def table_header(columns: list[str]) -> str:
+    """A Markdown table's heading and rule, as the benchmarks print their figures for docs/."""
+    return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import median_ms, one_face_jpeg_640x480
+from bench.common import median_ms, one_face_jpeg_640x480, table_header
 from harness.paths import DATASETS
 from model.detector import FaceDetector
 from model.image_io import decode_image
@@ -63,7 +63,7 @@ def header_cells() -> list[str]:
 def header() -> str:
     columns = ["scales", "score ≥", "merge IoU", "other scales' score ≥", *header_cells(),
                "480×360 frame", "720×540 photo", "4000×3000 photo"]
-    return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+    return table_header(columns)
 
 
 def extra_unmatched(truths_per_photo: list[list], first: list[list[Box]],

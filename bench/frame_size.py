@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from bench.common import median_ms, one_face_jpeg_640x480
+from bench.common import median_ms, one_face_jpeg_640x480, table_header
 from bench.detector import CLASSES, header_cells, recall_cells
 from harness.paths import DATASETS
 from model.detector import FaceDetector
@@ -51,8 +51,7 @@ def main() -> None:
     print(f"{args.scenes.name} as {FRAME_SIDE}-px frames: {len(frames)} frames, {sum(map(len, truths_per_frame))} "
           f"faces; bands by the face's shorter side in the frame; times on this machine, {cv2.getNumThreads()} "
           "OpenCV threads")
-    columns = ["frame searched at", *header_cells(), "640×480 frame", "ratio"]
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    print(table_header(["frame searched at", *header_cells(), "640×480 frame", "ratio"]))
     baseline = None
     for side in args.sides:
         detector = FaceDetector(max_side=side)  # a frame is searched at one scale, at most max_side a side

@@ -10,14 +10,12 @@ import pytest
 from PIL import Image
 
 from app import create_app
-from config import Settings
+from config import MB, Settings
 from harness.images import encode, fit_on_canvas
 from model.image_io import ImageError, ImageHeader, decode_image, read_header
 from model.pipeline import load_pipeline
 from tests.support import assert_error, post_image
 from web.upload_limits import check_complete, decode_cost, inspect_upload
-
-MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")

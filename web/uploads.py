@@ -7,11 +7,10 @@ from flask import Request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from config import MB
 from model.image_io import ImageHeader
 from web.errors import ApiError
 from web.upload_limits import decode_cost
-
-MB = 1024 * 1024
 
 
 class InMemoryRequest(Request):
