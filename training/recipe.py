@@ -23,7 +23,8 @@ class Augmentation:
 class Recipe:
     epochs: int
     batch_size: int
-    learning_rate: float  # Adam's initial rate, cosine-decayed to 0 over the run
+    learning_rate: float  # Adam's peak rate, cosine-decayed to 0 by the end of the run
+    warmup_epochs: int  # the rate rises linearly from 0 to its peak over these first epochs
     class_weight: str  # "balanced" (each class by the inverse of its share) or "none"
     init_seed: int  # initial weights, augmentation and shuffling
     augmentation: Augmentation

@@ -123,8 +123,11 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
     network = build_model()
     network.summary()
     trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *augmentation(recipe.augmentation), network], name="trainer")
-    steps = recipe.epochs * math.ceil(len(train.y) / recipe.batch_size)
-    rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
+    steps_per_epoch = math.ceil(len(train.y) / recipe.batch_size)
+    warmup = recipe.warmup_epochs * steps_per_epoch
+    rate = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else recipe.learning_rate, recipe.epochs * steps_per_epoch - warmup,
+        warmup_target=recipe.learning_rate if warmup else None, warmup_steps=warmup)
     trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
     counts = np.bincount(train.y, minlength=len(CLASS_NAMES))
     class_weight = ({k: len(train.y) / (len(CLASS_NAMES) * c) for k, c in enumerate(counts)}
@@ -156,7 +159,9 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
         "chosen_by": (f"balanced accuracy on the labelled faces of {args.choose_on}" if choose_on is not None
                       else "validation loss"),
         "class_weight": {CLASS_NAMES[k]: round(w, 3) for k, w in class_weight.items()} if class_weight else None,
-        "learning_rate": f"Adam, {recipe.learning_rate:g} cosine-decayed to 0 over {recipe.epochs} epochs",
+        "learning_rate": (f"Adam, {recipe.learning_rate:g}"
+                          + (f" after {recipe.warmup_epochs} epochs of linear warm-up," if warmup else "")
+                          + f" cosine-decayed to 0 by epoch {recipe.epochs}"),
         "seconds_per_epoch_median": round(float(np.median([e["seconds"] for e in epochs])), 1),
         "seconds_fitting": round(sum(e["seconds"] for e in epochs)),
         "clean_training_accuracy": training_fit(served, train),
