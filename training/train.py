@@ -125,9 +125,8 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
     trainer = keras.Sequential([keras.Input(INPUT_SHAPE), *augmentation(recipe.augmentation), network], name="trainer")
     steps_per_epoch = math.ceil(len(train.y) / recipe.batch_size)
     warmup = recipe.warmup_epochs * steps_per_epoch
-    rate = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else recipe.learning_rate, recipe.epochs * steps_per_epoch - warmup,
-        warmup_target=recipe.learning_rate if warmup else None, warmup_steps=warmup)
+    rate = keras.optimizers.schedules.CosineDecay(0.0, recipe.epochs * steps_per_epoch - warmup,
+                                                  warmup_target=recipe.learning_rate, warmup_steps=warmup)
     trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
     counts = np.bincount(train.y, minlength=len(CLASS_NAMES))
     class_weight = ({k: len(train.y) / (len(CLASS_NAMES) * c) for k, c in enumerate(counts)}
@@ -160,7 +159,7 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
                       else "validation loss"),
         "class_weight": {CLASS_NAMES[k]: round(w, 3) for k, w in class_weight.items()} if class_weight else None,
         "learning_rate": (f"Adam, {recipe.learning_rate:g}"
-                          + (f" after {recipe.warmup_epochs} epochs of linear warm-up," if warmup else "")
+                          + (f" after {recipe.warmup_epochs} epochs of linear warm-up," if recipe.warmup_epochs else "")
                           + f" cosine-decayed to 0 by epoch {recipe.epochs}"),
         "seconds_per_epoch_median": round(float(np.median([e["seconds"] for e in epochs])), 1),
         "seconds_fitting": round(sum(e["seconds"] for e in epochs)),
