@@ -111,7 +111,21 @@ def precision_policy(choice: str) -> tuple[str, str]:
     flags = bf16_flags()
     if choice == "fp32" or (choice == "auto" and not flags):
         return "float32", "fp32" + ("" if choice == "fp32" else " (the CPU has no bf16 instructions)")
-    return "mixed_bfloat16", "mixed_bfloat16" + (f" (CPU: {', '.join(flags)})" if flags else " (asked for)")
+    return "mixed_bfloat16", "mixed_bfloat16" + (" (asked for)" if choice == "bf16" else f" (CPU: {', '.join(flags)})")
+
+
+def device_name() -> str:
+    """What fits the network: the accelerator where the backend has one, else the CPU's model name."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if (device := jax.devices()[0]).platform != "cpu":
+            return device.device_kind
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | None, recipe: Recipe,
@@ -150,6 +164,7 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
     history = {k: [e[k] for e in epochs] for k in epochs[-1] if k not in ("epoch", "seconds")}
     return served, {
         "backend": keras.backend.backend(),
+        "device": device_name(),
         "precision": precision,
         "recipe": recipe.as_dict(),
         "init_weights": None,
@@ -186,10 +201,9 @@ def concatenate(*parts: FaceDataset) -> FaceDataset:
     return FaceDataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), "", [])
 
 
-def choose_threshold(classifier: KerasClassifier, choose_on: FaceDataset) -> dict:
-    """The decision threshold of best balanced accuracy on the faces runs are chosen by; a tie goes to the one
-    nearest 0.5 (plain argmax)."""
-    probabilities = classifier.predict(choose_on.x)
+def choose_threshold(probabilities: np.ndarray, choose_on: FaceDataset) -> dict:
+    """The decision threshold of best balanced accuracy on the faces runs are chosen by (`probabilities` are the
+    model's for `choose_on.x`); a tie goes to the one nearest 0.5 (plain argmax)."""
     scores = {t: float(np.mean(list(per_class_accuracy(choose_on.y, decide(probabilities, t)).values())))
               for t in THRESHOLDS}
     best = max(THRESHOLDS, key=lambda t: scores[t])  # max keeps the first of equals, and THRESHOLDS start at 0.5
@@ -304,7 +318,7 @@ def main() -> None:
             raise SystemExit(f"{model_path} was trained on other data than {args.data}")
         model = keras.models.load_model(model_path, compile=False)  # the file as it will ship
         if choose_on is not None:
-            card["decision"] = {**choose_threshold(KerasClassifier(model), choose_on),
+            card["decision"] = {**choose_threshold(KerasClassifier(model).predict(choose_on.x), choose_on),
                                 "chosen_by": f"balanced accuracy on the labelled faces of {args.choose_on}"}
         threshold = card.get("decision", {}).get("without_mask_threshold", 0.5)
         card["metrics"] = measure(model, subset(faces, test_idx), detector,
