@@ -1,12 +1,13 @@
 """A recipe study: many fits of `training.train`, several at once on one machine (a lent GPU), each scored on the
 faces runs are chosen by, and the rule of docs/training.md applied to the scores.
 
-    KERAS_BACKEND=jax python -m training.study --plan training/study.json --data .cache/faces8-….npz \\
+    KERAS_BACKEND=jax python -m training.study --plan training/studies/gpu1.json --data .cache/faces8-….npz \\
         --scenes-train .cache/scenes8-yunet-….npz --choose-on .cache/scenes8-truth-….npz --out runs/study
 
 Each run is `python -m training.train --stage fit` with the plan's reference keys, one knob's keys and a seed.
 Runs start seed by seed (every config's first seed, then every second one), so a budget that runs out leaves
-whole seeds. The rule:
+whole seeds. A run that finished keeps its score in its folder (`score.json`): the study run again, or another
+plan with the same reference, scores it from there instead of fitting it again. The rule:
 - a run's score: balanced accuracy on the --choose-on faces at its threshold of best balanced accuracy (the
   card's `decision`, chosen as `training.train --stage measure` chooses it);
 - a knob is adopted when the mean score of its seeds beats the reference's mean, over the same seeds, by at
@@ -33,6 +34,7 @@ from training.train import choose_threshold
 
 log = logging.getLogger("training.study")
 REFERENCE = "reference"
+SCORE_FILE = "score.json"  # a finished run's result: a study run again scores it from here instead of fitting it
 
 
 @dataclass
@@ -109,6 +111,7 @@ def execute(queue: list[Run], args: argparse.Namespace, deadline: float, choose_
             run.seconds = time.monotonic() - run.started
             if run.process.returncode == 0:
                 run.result = score(run, choose_on)
+                (run.folder / SCORE_FILE).write_text(json.dumps(run.result, indent=1))
                 log.info("done %s in %.0f s: %s", run.name, run.seconds, json.dumps(run.result))
             else:
                 log.error("%s failed (exit %d): see %s", run.name, run.process.returncode, run.folder / "log.txt")
@@ -125,6 +128,15 @@ def execute(queue: list[Run], args: argparse.Namespace, deadline: float, choose_
         log.warning("stopped %s at the deadline", run.name)
     for run in queue:
         log.warning("not started for time: %s", run.name)
+
+
+def unfinished(runs: list[Run]) -> list[Run]:
+    """The runs still to fit; those that finished before take their result from their folder."""
+    for run in runs:
+        if (run.folder / SCORE_FILE).exists():
+            run.result = json.loads((run.folder / SCORE_FILE).read_text())
+            log.info("already run: %s", run.name)
+    return [r for r in runs if r.result is None]
 
 
 def means(runs: list[Run], config: str, seeds: set[int]) -> float | None:
@@ -178,13 +190,13 @@ def main() -> None:
     configs = {REFERENCE: plan["reference"]} | {k: merge(plan["reference"], v) for k, v in plan["knobs"].items()}
     runs = [Run(c, s, keys, args.out / f"{c.replace(' ', '_')}-s{s}") for s in plan["seeds"]
             for c, keys in configs.items()]
-    execute(list(runs), args, deadline, choose_on)
+    execute(unfinished(runs), args, deadline, choose_on)
     decision = decide(plan, runs)
     final = next((c for c, keys in configs.items() if keys == decision["final_keys"]), None)
     if final is None:
         final = "final"
         extra = [Run(final, s, decision["final_keys"], args.out / f"final-s{s}") for s in plan["seeds"]]
-        execute(list(extra), args, deadline, choose_on)
+        execute(unfinished(extra), args, deadline, choose_on)
         runs += extra
     scored = [r for r in runs if r.config == final and r.result]
     candidate = max(scored, key=lambda r: (r.result["score"], -r.seed), default=None)
@@ -198,7 +210,7 @@ def main() -> None:
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     models = args.out / "models"
     models.mkdir(exist_ok=True)
-    for run in scored:
+    for run in (r for r in scored if (r.folder / "mask_cnn.keras").exists()):
         shutil.copy(run.folder / "mask_cnn.keras", models / f"{run.name}.keras")
         shutil.copy(run.folder / "mask_cnn.json", models / f"{run.name}.json")
     log.info("final config %s, candidate %s; %s", final, summary["candidate"], json.dumps(summary["configs"]))
