@@ -22,6 +22,7 @@ from training.scenes import read_voc
 from training.train import bf16_flags
 
 NO_SCENES = ["--scenes-train", "none", "--choose-on", "none"]
+SHORT = ["--set", "warmup_epochs=0"]  # runs of a few epochs, too short for the recipe's warm-up
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +105,13 @@ def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, 
     out = tmp_path / "model"
     subprocess.run(
         [sys.executable, "-m", "training.train", "--data", str(small_dataset), "--scenes-train", str(small_scenes),
-         "--choose-on", str(small_scenes), "--set", "epochs=2", "--set", "batch_size=8", "--out", str(out),
+         "--choose-on", str(small_scenes), *SHORT, "--set", "epochs=2", "--set", "batch_size=8", "--out", str(out),
          "--plots", str(tmp_path / "plots"), "--cache-dir", str(tmp_path / "cache"), "--scenes", str(small_scenes)],
         cwd=ROOT, check=True, capture_output=True, timeout=600,
     )
     card = json.loads((out / "mask_cnn.json").read_text())
     assert card["parameters"] == 2_827_252 and card["training"]["epochs_run"] == 2
-    assert card["training"]["recipe"] == {**load_recipe().as_dict(), "epochs": 2, "batch_size": 8}
+    assert card["training"]["recipe"] == {**load_recipe().as_dict(), "epochs": 2, "warmup_epochs": 0, "batch_size": 8}
     assert card["training"]["init_weights"] is None
     assert card["training"]["precision"].startswith("mixed_bfloat16" if bf16_flags() else "fp32")
     assert set(card["training"]["clean_training_accuracy"]) == set(CLASS_NAMES)
@@ -154,8 +155,8 @@ def test_train_on_folders_and_scenes_then_evaluate(small_dataset, small_scenes, 
 def test_an_interrupted_run_resumes_from_its_last_epoch(small_dataset, tmp_path):
     """Killed after its first epoch, the same command goes on from the second and keeps the first in its record."""
     out = tmp_path / "model"
-    command = [sys.executable, "-m", "training.train", "--data", str(small_dataset), *NO_SCENES, "--set", "epochs=3",
-               "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--stage", "fit",
+    command = [sys.executable, "-m", "training.train", "--data", str(small_dataset), *NO_SCENES, *SHORT,
+               "--set", "epochs=3", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--stage", "fit",
                "--scenes", str(tmp_path / "none")]
     record = out / "checkpoints" / "epochs.json"
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -179,7 +180,7 @@ def test_fit_from_the_cached_arrays_then_measure_with_the_images(small_dataset, 
     out, cache = tmp_path / "model", tmp_path / "cache"
     load_dataset(small_dataset, load_detector(), cache_dir=cache)
     (arrays,) = cache.glob("faces8-*.npz")
-    common = [*NO_SCENES, "--set", "epochs=1", "--out", str(out), "--plots", str(tmp_path / "plots"),
+    common = [*NO_SCENES, *SHORT, "--set", "epochs=1", "--out", str(out), "--plots", str(tmp_path / "plots"),
               "--cache-dir", str(cache), "--scenes", str(tmp_path / "none")]
     run = [sys.executable, "-m", "training.train"]
     subprocess.run([*run, "--stage", "fit", "--data", str(arrays), "--set", "init_seed=7", *common], cwd=ROOT,
@@ -211,6 +212,8 @@ def test_a_recipe_changes_only_the_keys_it_is_told_and_refuses_unknown_ones():
         load_recipe(overrides=["epoch=40"])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         load_recipe(overrides=["epochs"])
+    with pytest.raises(ValueError, match="warmup_epochs is from 0 to fewer than epochs"):
+        load_recipe(overrides=["epochs=2", "warmup_epochs=2"])
 
 
 def test_augmentation_keeps_the_network_input_shape_and_range(small_faces):

@@ -56,4 +56,7 @@ def _from_dict(data: dict) -> Recipe:
         raise ValueError(f"a recipe has exactly the keys {sorted(expected)}, not {sorted(data)}")
     if data["class_weight"] not in ("balanced", "none"):
         raise ValueError("class_weight is 'balanced' or 'none'")
+    if not 0 <= data["warmup_epochs"] < data["epochs"]:
+        raise ValueError(f"warmup_epochs is from 0 to fewer than epochs ({data['epochs']}), "
+                         f"not {data['warmup_epochs']}")
     return Recipe(**{**data, "augmentation": Augmentation(**data["augmentation"])})
