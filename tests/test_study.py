@@ -18,7 +18,7 @@ PLAN = {"seeds": [1, 2], "margin": 0.01, "reference": {"warmup_epochs": 2},
 
 
 def finished(config: str, scores: list[float | None]) -> list[Run]:
-    return [Run(config, seed, {}, Path(f"{config}-s{seed}"), result=None if s is None else {"score": s})
+    return [Run(config, seed, {}, Path("study"), result=None if s is None else {"score": s})
             for seed, s in enumerate(scores, start=1)]
 
 

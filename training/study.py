@@ -42,7 +42,7 @@ class Run:
     config: str
     seed: int
     keys: dict
-    folder: Path
+    out: Path  # the study's folder
     process: subprocess.Popen | None = None
     started: float = 0.0
     seconds: float = 0.0
@@ -51,6 +51,10 @@ class Run:
     @property
     def name(self) -> str:
         return f"{self.config.replace(' ', '_')}-s{self.seed}"
+
+    @property
+    def folder(self) -> Path:
+        return self.out / self.name
 
 
 def merge(base: dict, keys: dict) -> dict:
@@ -188,14 +192,13 @@ def main() -> None:
     plan = json.loads(args.plan.read_text())
     choose_on = load_scene_faces(args.choose_on, None)
     configs = {REFERENCE: plan["reference"]} | {k: merge(plan["reference"], v) for k, v in plan["knobs"].items()}
-    runs = [Run(c, s, keys, args.out / f"{c.replace(' ', '_')}-s{s}") for s in plan["seeds"]
-            for c, keys in configs.items()]
+    runs = [Run(c, s, keys, args.out) for s in plan["seeds"] for c, keys in configs.items()]
     execute(unfinished(runs), args, deadline, choose_on)
     decision = decide(plan, runs)
     final = next((c for c, keys in configs.items() if keys == decision["final_keys"]), None)
     if final is None:
         final = "final"
-        extra = [Run(final, s, decision["final_keys"], args.out / f"final-s{s}") for s in plan["seeds"]]
+        extra = [Run(final, s, decision["final_keys"], args.out) for s in plan["seeds"]]
         execute(unfinished(extra), args, deadline, choose_on)
         runs += extra
     scored = [r for r in runs if r.config == final and r.result]
