@@ -52,9 +52,9 @@ class FaceDetector:
 
     name = "yunet"
 
-    def __init__(self, max_side: int = 1280, min_score: float = 0.5, nms_threshold: float = 0.3,
+    def __init__(self, max_side: int = 1280, min_score: float = 0.4, nms_threshold: float = 0.3,
                  photo_scales: tuple[float, ...] = (1.0, 1.75), merge_threshold: float = 0.3,
-                 other_min_score: float | None = 0.6, model_path: Path = YUNET_PATH) -> None:
+                 other_min_score: float | None = 0.7, model_path: Path = YUNET_PATH) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"face detector model not found: {model_path}")
         if 1.0 not in photo_scales:
