@@ -16,10 +16,10 @@ from harness.paths import ROOT
 from model.detector import load_detector
 from model.labels import CLASS_NAMES, decide
 from training.augment import DARKEST_GAIN, Underexpose, augmentation
-from training.dataset import load_dataset, load_scene_faces, stratified_split
+from training.dataset import FaceDataset, load_dataset, load_scene_faces, stratified_split
 from training.recipe import load_recipe
 from training.scenes import read_voc
-from training.train import bf16_flags
+from training.train import bf16_flags, choose_threshold
 
 NO_SCENES = ["--scenes-train", "none", "--choose-on", "none"]
 SHORT = ["--set", "warmup_epochs=0"]  # runs of a few epochs, too short for the recipe's warm-up
@@ -250,3 +250,14 @@ def test_the_decision_threshold_moves_faces_to_without_mask_only():
     assert decide(probabilities).tolist() == [0, 0, 1, 1]
     assert decide(probabilities, 0.3).tolist() == [0, 1, 1, 1]
     assert decide(probabilities, 0.05).tolist() == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("hesitant_bare_faces, threshold", [(1, 0.5), (3, 0.45)])
+def test_the_threshold_leaves_argmax_only_for_a_gain_over_the_margin(hesitant_bare_faces, threshold):
+    """200 faces of each class read right at any threshold, and bare faces at p(without_mask) 0.45 that only a
+    threshold under 0.5 reads right: one is a gain of 0.0025, under the margin; three, 0.0074, over it."""
+    bare = 200 + hesitant_bare_faces
+    probabilities = np.array([[0.9, 0.1]] * 200 + [[0.1, 0.9]] * 200 + [[0.55, 0.45]] * hesitant_bare_faces)
+    labels = np.array([0] * 200 + [1] * bare)
+    choose_on = FaceDataset(np.zeros((len(labels), 1)), labels, "", [])
+    assert choose_threshold(probabilities, choose_on)["without_mask_threshold"] == threshold
