@@ -19,7 +19,7 @@ from training.augment import DARKEST_GAIN, Underexpose, augmentation
 from training.dataset import FaceDataset, load_dataset, load_scene_faces, stratified_split
 from training.recipe import load_recipe
 from training.scenes import read_voc
-from training.train import bf16_flags, choose_threshold
+from training.train import bf16_flags, choose_threshold, sample_weights
 
 NO_SCENES = ["--scenes-train", "none", "--choose-on", "none"]
 SHORT = ["--set", "warmup_epochs=0"]  # runs of a few epochs, too short for the recipe's warm-up
@@ -214,6 +214,24 @@ def test_a_recipe_changes_only_the_keys_it_is_told_and_refuses_unknown_ones():
         load_recipe(overrides=["epochs"])
     with pytest.raises(ValueError, match="warmup_epochs is from 0 to fewer than epochs"):
         load_recipe(overrides=["epochs=2", "warmup_epochs=2"])
+
+
+@pytest.mark.parametrize("face_mask_weight", [1.0, 2.0])
+def test_sample_weights_balance_the_classes_and_weigh_the_portraits(small_faces, face_mask_weight):
+    """The training faces as main builds them: face-mask's portraits first, then scene faces."""
+    labels = np.concatenate([small_faces.y, small_faces.y[:10]])
+    from_face_mask = np.arange(len(labels)) < len(small_faces.y)
+    recipe = load_recipe(overrides=[f"face_mask_weight={face_mask_weight}"])
+    weights, class_weight = sample_weights(labels, from_face_mask, recipe)
+    assert weights.mean() == pytest.approx(1.0)
+    assert [weights[labels == k].sum() for k in range(2)] == pytest.approx([len(labels) / 2] * 2)
+    same_class = labels == labels[0]
+    portrait, scene = weights[from_face_mask & same_class][0], weights[~from_face_mask & same_class][0]
+    assert portrait / scene == pytest.approx(face_mask_weight) and set(class_weight) == {0, 1}
+    unweighted, none = sample_weights(labels, from_face_mask, load_recipe(overrides=['class_weight="none"']))
+    assert none is None and np.all(unweighted == 1.0)
+    with pytest.raises(ValueError, match="face_mask_weight is above 0"):
+        load_recipe(overrides=["face_mask_weight=0"])
 
 
 def test_augmentation_keeps_the_network_input_shape_and_range(small_faces):

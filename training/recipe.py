@@ -26,6 +26,7 @@ class Recipe:
     learning_rate: float  # Adam's peak rate, cosine-decayed to 0 by the end of the run
     warmup_epochs: int  # the rate rises linearly from 0 to its peak over these first epochs
     class_weight: str  # "balanced" (each class by the inverse of its share) or "none"
+    face_mask_weight: float  # a face-mask portrait's weight in the loss against a scene face's
     init_seed: int  # initial weights, augmentation and shuffling
     augmentation: Augmentation
 
@@ -56,6 +57,8 @@ def _from_dict(data: dict) -> Recipe:
         raise ValueError(f"a recipe has exactly the keys {sorted(expected)}, not {sorted(data)}")
     if data["class_weight"] not in ("balanced", "none"):
         raise ValueError("class_weight is 'balanced' or 'none'")
+    if data["face_mask_weight"] <= 0:
+        raise ValueError("face_mask_weight is above 0")
     if not 0 <= data["warmup_epochs"] < data["epochs"]:
         raise ValueError(f"warmup_epochs is from 0 to fewer than epochs ({data['epochs']}), "
                          f"not {data['warmup_epochs']}")

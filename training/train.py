@@ -129,8 +129,8 @@ def device_name() -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
-def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | None, recipe: Recipe,
-        args: argparse.Namespace) -> tuple[keras.Model, dict]:
+def fit(train: FaceDataset, from_face_mask: np.ndarray, validation: FaceDataset, choose_on: FaceDataset | None,
+        recipe: Recipe, args: argparse.Namespace) -> tuple[keras.Model, dict]:
     """The network behind an augmentation front that acts only in training (keras.io's way, so the whole step runs
     compiled on any backend), with the weights of the chosen epoch, returned as a float32 network."""
     policy, precision = precision_policy(args.precision)
@@ -143,9 +143,7 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
     rate = keras.optimizers.schedules.CosineDecay(0.0, recipe.epochs * steps_per_epoch - warmup,
                                                   warmup_target=recipe.learning_rate, warmup_steps=warmup)
     trainer.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
-    counts = np.bincount(train.y, minlength=len(CLASS_NAMES))
-    class_weight = ({k: len(train.y) / (len(CLASS_NAMES) * c) for k, c in enumerate(counts)}
-                    if recipe.class_weight == "balanced" else None)
+    weights, class_weight = sample_weights(train.y, from_face_mask, recipe)
     folder = args.out / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     record = EpochRecord(folder, choose_on)
@@ -154,7 +152,7 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
         batch_size=recipe.batch_size,
         epochs=recipe.epochs,
         validation_data=(validation.x, one_hot(validation.y)),
-        class_weight=class_weight,
+        sample_weight=weights,
         callbacks=[keras.callbacks.BackupAndRestore(folder / "backup"), record],
     )
     trainer.load_weights(record.best_weights)
@@ -182,6 +180,21 @@ def fit(train: FaceDataset, validation: FaceDataset, choose_on: FaceDataset | No
         "clean_training_accuracy": training_fit(served, train),
         "history": history,
     }
+
+
+def sample_weights(labels: np.ndarray, from_face_mask: np.ndarray,
+                   recipe: Recipe) -> tuple[np.ndarray, dict[int, float] | None]:
+    """Each training face's weight in the loss, and the class factors in it: face-mask's portraits count
+    `face_mask_weight` times a scene face, then "balanced" gives each class the same total. The mean is 1, so
+    Adam's rate means the same whatever the weights."""
+    weights = np.where(from_face_mask, recipe.face_mask_weight, 1.0)
+    class_weight = None
+    if recipe.class_weight == "balanced":
+        totals = np.bincount(labels, weights, minlength=len(CLASS_NAMES))
+        factors = weights.sum() / (len(CLASS_NAMES) * totals)
+        weights = weights * factors[labels]
+        class_weight = dict(enumerate(factors.tolist()))
+    return weights / weights.mean(), class_weight
 
 
 def training_fit(network: keras.Model, train: FaceDataset) -> dict[str, float]:
@@ -294,10 +307,12 @@ def main() -> None:
     train_idx, val_idx, test_idx = stratified_split(faces.y, VAL_FRACTION, TEST_FRACTION, SPLIT_SEED)
     sources = {"face-mask": source_record(args.data, faces)}
     train = subset(faces, train_idx)
+    from_face_mask = np.ones(len(train.y), bool)
     if args.scenes_train:
         scenes = load_scene_faces(args.scenes_train, detector, args.cache_dir)
         sources["scenes-train"] = source_record(args.scenes_train, scenes)
         train = concatenate(train, scenes)
+        from_face_mask = np.arange(len(train.y)) < len(train_idx)
     choose_on = load_scene_faces(args.choose_on, None, args.cache_dir) if args.choose_on else None
     if choose_on is not None:
         sources["choose-on"] = source_record(args.choose_on, choose_on)
@@ -308,7 +323,7 @@ def main() -> None:
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     model_path, card_path = args.out / KERAS_PATH.name, args.out / CARD_PATH.name
     if args.stage in ("all", "fit"):
-        network, training = fit(train, subset(faces, val_idx), choose_on, recipe, args)
+        network, training = fit(train, from_face_mask, subset(faces, val_idx), choose_on, recipe, args)
         network.save(model_path)  # without optimizer state (Adam's moments would triple the file), still compiled
         split = {"seed": SPLIT_SEED, "train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)}
         write_card(card_path, new_card(sources, detector, network, split, training))
