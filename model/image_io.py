@@ -2,9 +2,10 @@
 
 Pillow reads the header (format, size, colour mode, EXIF orientation) without decoding a pixel; OpenCV decodes
 JPEG, PNG and WebP, and libheif (through `pi_heif`) HEIC/HEIF, and each refuses a file cut short. A JPEG can be
-decoded at 1/2, 1/4 or 1/8 of each side, in the DCT domain (libjpeg's scaled decoding), so only the reduced pixels
-are ever allocated. What an upload may cost (its pixels, its decode memory, a container that cannot hold what its
-header promises) is decided before this decode, in `web.upload_limits`. Every conversion works in 8-bit integers,
+decoded at 1/2, 1/4 or 1/8 of each side, in the DCT domain (libjpeg's scaled decoding), and a phone's tiled HEIC a
+tile at a time, each tile reduced as it comes (`model.heif_grid`), so only the reduced pixels are ever allocated.
+What an upload may cost (its pixels, its decode memory, a container that cannot hold what its header promises) is
+decided before this decode, in `web.upload_limits`. Every conversion works in 8-bit integers,
 a strip of rows at a time where it needs temporaries, never on float copies of the whole image.
 """
 
@@ -17,6 +18,8 @@ import cv2
 import numpy as np
 import pi_heif
 from PIL import Image, UnidentifiedImageError
+
+from model import heif_grid
 
 pi_heif.register_heif_opener()
 
@@ -62,6 +65,7 @@ class ImageHeader:
     sixteen_bit: bool = False
     coefficient_bytes: int = 0  # a progressive JPEG's whole-image DCT coefficients, held during any decode
     reduction: int = 1  # decoded at 1/reduction of each side: one of `reductions(header)`
+    grid: heif_grid.Grid | None = None  # a HEIC stored as tiles, which decode one at a time
 
     @property
     def pixels(self) -> int:
@@ -82,10 +86,11 @@ def read_header(data: bytes) -> ImageHeader:
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             orientation = _orientation(img) if fmt in ("JPEG", "MPO") else 1
             header = ImageHeader(fmt, img.width, img.height, orientation, has_alpha, _png_is_16_bit(data, fmt),
-                                 _progressive_coefficient_bytes(img))
+                                 _progressive_coefficient_bytes(img), grid=heif_grid.read_grid(data) if fmt == "HEIF"
+                                 else None)
     except Image.DecompressionBombError as exc:
         raise ImageError("too_many_pixels", "The image has too many pixels.") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:  # HeifGridError too
         raise ImageError("not_an_image", "The file is not a readable image.") from exc
     if header.format not in SUPPORTED_FORMATS:
         raise ImageError(
@@ -121,18 +126,26 @@ def _png_is_16_bit(data: bytes, fmt: str) -> bool:
 
 
 def reductions(header: ImageHeader) -> list[int]:
-    """The reductions this image can be decoded at, smallest first: libjpeg's 1, 2, 4 and 8 for a JPEG, 1 otherwise."""
-    return list(_JPEG_REDUCTIONS) if header.format in ("JPEG", "MPO") else [1]
+    """The reductions this image can be decoded at, smallest first: libjpeg's 1, 2, 4 and 8 for a JPEG, those its
+    tiles divide into for a tiled HEIC, 1 otherwise."""
+    if header.format in ("JPEG", "MPO"):
+        return list(_JPEG_REDUCTIONS)
+    return heif_grid.reductions(header.grid) if header.grid else [1]
 
 
 def decode_image(data: bytes, header: ImageHeader | None = None) -> np.ndarray:
     """Encoded JPEG/PNG/WebP/HEIF → upright uint8 BGR; alpha is composited on white, 16-bit scaled to 8-bit.
 
     `header` is what `read_header` returned for these bytes when the caller has already read it, with the
-    `reduction` to decode a JPEG at; without one the header is read here and the image decoded whole.
+    `reduction` to decode at; without one the header is read here and the image decoded whole.
     """
     header = header or read_header(data)
-    image = _decode_heif(data) if header.format == "HEIF" else _decode_opencv(data, header)
+    if header.grid:
+        image = _decode_heif_grid(data, header)
+    elif header.format == "HEIF":
+        image = _decode_heif(data)
+    else:
+        image = _decode_opencv(data, header)
     for fix in _ORIENTATION_FIXES.get(header.orientation, []):
         image = fix(image)
     return image
@@ -160,6 +173,13 @@ def _decode_heif(data: bytes) -> np.ndarray:
     if pixels.shape[2] == 4:
         return _composite_on_white(cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA))
     return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+
+
+def _decode_heif_grid(data: bytes, header: ImageHeader) -> np.ndarray:
+    try:
+        return heif_grid.decode_grid(data, header.grid, header.reduction)
+    except heif_grid.HeifGridError as exc:
+        raise ImageError("not_an_image", "The image data is damaged or truncated.") from exc
 
 
 def _to_8_bit(pixels: np.ndarray) -> np.ndarray:

@@ -156,7 +156,9 @@ def test_phone_photos_are_analysed(server, photo):
     heic = (PHONE_PHOTOS / "face.heic").read_bytes()
     for name, data, content_type in [("MPO", mpo(photo), "image/jpeg"),
                                      ("malformed EXIF orientation", malformed_exif(photo), "image/jpeg"),
-                                     ("HEIC", heic, "image/heic")]:
+                                     ("HEIC", heic, "image/heic"),
+                                     ("48 MP tiled HEIC", (PHONE_PHOTOS / "face-48mp.heic").read_bytes(),
+                                      "image/heic")]:
         response = requests.post(f"{url}/api/detect", files={"image": ("photo", data, content_type)}, timeout=60)
         assert response.status_code == 200 and len(response.json()["faces"]) == 1, (name, response.text[:200])
 

@@ -3,6 +3,8 @@ decoded: too many pixels (refused, or a JPEG decoded reduced), the memory its de
 container. The same limits through real gunicorn, with malformed requests around them: tests/test_hostile.py."""
 
 import io
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -12,10 +14,13 @@ from PIL import Image
 from app import create_app
 from config import MB, Settings
 from harness.images import encode, fit_on_canvas
+from harness.paths import ROOT
 from model.image_io import ImageError, ImageHeader, decode_image, read_header
 from model.pipeline import load_pipeline
 from tests.support import assert_error, post_image
 from web.upload_limits import check_complete, decode_cost, inspect_upload
+
+PHONE_PHOTOS = ROOT / "tests" / "phone_photos"
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +96,52 @@ def test_decode_cost_follows_what_a_decode_allocates():
     assert not opaque.has_alpha and alpha.has_alpha and alpha16.sixteen_bit
     assert decode_cost(opaque) < decode_cost(alpha) < decode_cost(alpha16)
     assert decode_cost(opaque) >= 2 * 3 * opaque.pixels  # the decoded buffer and its copy
+
+
+def test_a_48_megapixel_phone_heic_is_analysed_at_half_size(client):
+    """8064×6048 in 512-px tiles, as phones store it (tests/phone_photos/README.md): over MAX_PIXELS, decoded a tile
+    at a time at 1/2 of each side instead of refused; a quarter where the pixels allow no more."""
+    data = (PHONE_PHOTOS / "face-48mp.heic").read_bytes()
+    header = inspect_upload(data, max_pixels=40_000_000, max_decode_bytes=200 * MB)
+    assert header.reduction == 2 and decode_cost(header) < 40 * MB
+    assert inspect_upload(data, max_pixels=10_000_000).reduction == 4
+    response = post_image(client, data, "image/heic")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert (body["width"], body["height"], body["scale"]) == (4032, 3024, 0.5)
+    assert len(body["faces"]) == 1 and body["faces"][0]["box"]["w"] > 1000
+    assert_error(post_image(client, data[: len(data) // 2], "image/heic"), 415, "not_an_image")
+    assert post_image(client, data, "image/heic").status_code == 200
+
+
+def test_a_tiled_heic_decode_stays_within_its_decode_cost():
+    """The decode budget trusts decode_cost: measured here on a 48 MP phone HEIC, in a fresh process. The slack is
+    the allocator's (whole pages, its arenas), not the image's."""
+    script = """
+import sys
+from dataclasses import replace
+from pathlib import Path
+from model.image_io import decode_image, read_header
+from web.upload_limits import decode_cost
+
+def kib(field):
+    return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith(field)) * 1024
+
+data = open(sys.argv[1], "rb").read()
+decode_image(open(sys.argv[2], "rb").read())  # libheif and numpy loaded and warmed up
+header = replace(read_header(data), reduction=int(sys.argv[3]))
+before = kib("VmRSS:")
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
+decode_image(data, header)
+print(kib("VmHWM:") - before, decode_cost(header))
+"""
+    for reduction in (1, 2):
+        result = subprocess.run([sys.executable, "-c", script, str(PHONE_PHOTOS / "face-48mp.heic"),
+                                 str(PHONE_PHOTOS / "grid-orientation-1.heic"), str(reduction)],
+                                capture_output=True, text=True, timeout=120, cwd=ROOT, check=True)
+        peak, cost = map(int, result.stdout.split())
+        assert cost * 0.5 < peak <= cost + 8 * MB, (reduction, peak, cost)
 
 
 def test_upload_over_the_limit_is_413(client):

@@ -32,7 +32,8 @@ def _pipeline() -> MaskPipeline:
 
 def _decode_upload() -> tuple[np.ndarray, ImageHeader]:
     """The upload decoded once its decode memory is reserved (the reservation lasts until the request ends), and
-    its header: a JPEG over MAX_PIXELS or the decode memory is decoded at 1/`header.reduction` of each side."""
+    its header: a JPEG or tiled HEIC over MAX_PIXELS or the decode memory is decoded at 1/`header.reduction` of
+    each side."""
     data = image_bytes(request)
     budget = current_app.extensions["decode_budget"]
     header = inspect_upload(data, current_app.config["MAX_PIXELS"], budget.capacity)

@@ -1,7 +1,8 @@
 """What an upload may cost before any of its pixels is decoded, all read from its header and container.
 
-An image over MAX_PIXELS is refused, or, when it is a JPEG, decoded at the smallest reduction that fits the
-pixels and the decode memory (a 48 MP phone photo is analysed at half size, or at a quarter when progressive).
+An image over MAX_PIXELS is refused, or, when it is a JPEG or a tiled HEIC, decoded at the smallest reduction that
+fits the pixels and the decode memory (a 48 MP phone photo is analysed at half size, or at a quarter when it is a
+progressive JPEG).
 `decode_cost` says how much memory its decode will take, so that `web.uploads.DecodeBudget` can refuse or queue
 it. A file whose container does not hold the data its header promises (truncated, or forged to claim many pixels
 in a few bytes) is refused before a full-size buffer exists.
@@ -20,6 +21,10 @@ _BYTES_PER_PIXEL_ALPHA_8 = 8
 _BYTES_PER_PIXEL_ALPHA_16 = 16
 _BYTES_PER_PIXEL_HEIF = 7
 _BYTES_PER_PIXEL_HEIF_ALPHA = 13
+# A tiled HEIC: the reduced image (and its rotated copy when the photo is turned), plus one tile in flight
+# (libheif's YCbCr and RGB planes, its copy, its reduction).
+_BYTES_PER_PIXEL_HEIF_GRID = 3
+_BYTES_PER_TILE_PIXEL = 12
 
 # Deflate never compresses more than about 1032:1, so a PNG whose compressed data is smaller than its
 # pixels / 1032 is truncated or forged; every Huffman-coded JPEG spends at least a bit per 8×8 block.
@@ -30,8 +35,9 @@ _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 def inspect_upload(data: bytes, max_pixels: int, max_decode_bytes: int | None = None) -> ImageHeader:
     """Everything that can refuse an upload before its pixels are decoded: format, pixel count, completeness.
 
-    A JPEG comes back with the smallest `reduction` that brings it within `max_pixels` and, where one does, within
-    `max_decode_bytes` of decode memory (a progressive JPEG's coefficients cost the same at every reduction)."""
+    A JPEG or a tiled HEIC comes back with the smallest `reduction` that brings it within `max_pixels` and, where one
+    does, within `max_decode_bytes` of decode memory (a progressive JPEG's coefficients cost the same at every
+    reduction)."""
     header = read_header(data)
     options = [replace(header, reduction=r) for r in reductions(header)]
     fitting = [h for h in options if h.decoded_pixels <= max_pixels]
@@ -50,6 +56,10 @@ def inspect_upload(data: bytes, max_pixels: int, max_decode_bytes: int | None = 
 
 def decode_cost(header: ImageHeader) -> int:
     """Peak bytes of memory that decoding this image takes, for callers that bound concurrent decodes."""
+    if header.grid:
+        copies = 2 if header.grid.transforms else 1
+        tile = header.grid.tile_width * header.grid.tile_height
+        return header.decoded_pixels * _BYTES_PER_PIXEL_HEIF_GRID * copies + tile * _BYTES_PER_TILE_PIXEL
     if header.format == "HEIF":
         per_pixel = _BYTES_PER_PIXEL_HEIF_ALPHA if header.has_alpha else _BYTES_PER_PIXEL_HEIF
     elif header.has_alpha:
