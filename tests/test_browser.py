@@ -152,6 +152,24 @@ def test_a_crowd_on_a_phone_is_numbered_readable_and_linked_both_ways(browser, b
     page.close()
 
 
+def test_a_48_megapixel_phone_heic_is_analysed_and_its_box_sits_on_the_face(browser, base_url):
+    """The page cannot show HEIC itself outside Safari: it shows the server's annotated image, decoded at half size
+    (tests/phone_photos/README.md: one face filling the frame's height, in the middle)."""
+    page = browser.new_page()
+    page.goto(base_url + "/")
+    page.set_input_files("#file-input", str(Path(__file__).parent / "phone_photos" / "face-48mp.heic"))
+    playwright_api.expect(page.locator("#status")).to_have_text("Done: 1 photo analysed.", timeout=60_000)
+    card = page.locator(".result")
+    summary = re.compile(r"^1 face: [01] without a mask, [01] with$")
+    playwright_api.expect(card.locator(".summary")).to_have_text(summary)
+    image, mark = card.locator(".result-image"), card.locator(".mark")
+    assert image.evaluate("img => img.naturalWidth") == 4032
+    shown, box = image.bounding_box(), mark.bounding_box()
+    centre = (box["x"] + box["width"] / 2 - shown["x"]) / shown["width"]
+    assert 0.35 < centre < 0.65 and box["height"] > shown["height"] / 3
+    page.close()
+
+
 def test_failed_photos_have_no_download_and_the_status_counts_them(browser, base_url, one_face_photo, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
