@@ -1,9 +1,9 @@
 """Turning encoded image bytes into an upright 8-bit BGR array, the same way for training files and uploads.
 
-Pillow reads the header (format, size, colour mode, EXIF orientation) without decoding a pixel; OpenCV decodes
-JPEG, PNG and WebP, and libheif (through `pi_heif`) HEIC/HEIF, and each refuses a file cut short. A JPEG can be
+Pillow reads the header (format, size, colour mode, EXIF orientation) without decoding a pixel, and OpenCV decodes
+JPEG, PNG and WebP; libheif does both for HEIC/HEIF (`model.heif`); each refuses a file cut short. A JPEG can be
 decoded at 1/2, 1/4 or 1/8 of each side, in the DCT domain (libjpeg's scaled decoding), and a phone's tiled HEIC a
-tile at a time, each tile reduced as it comes (`model.heif_grid`), so only the reduced pixels are ever allocated.
+tile at a time, each tile reduced as it comes, so only the reduced pixels are ever allocated.
 What an upload may cost (its pixels, its decode memory, a container that cannot hold what its header promises) is
 decided before this decode, in `web.upload_limits`. Every conversion works in 8-bit integers,
 a strip of rows at a time where it needs temporaries, never on float copies of the whole image.
@@ -16,12 +16,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-from model import heif_grid
-
-pi_heif.register_heif_opener()
+from model import heif
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}  # the files the batch tool and training pick from folders
 
@@ -65,7 +62,7 @@ class ImageHeader:
     sixteen_bit: bool = False
     coefficient_bytes: int = 0  # a progressive JPEG's whole-image DCT coefficients, held during any decode
     reduction: int = 1  # decoded at 1/reduction of each side: one of `reductions(header)`
-    grid: heif_grid.Grid | None = None  # a HEIC stored as tiles, which decode one at a time
+    heif_info: heif.HeifInfo | None = None  # libheif's reading of a HEIC/HEIF
 
     @property
     def pixels(self) -> int:
@@ -80,17 +77,18 @@ def read_header(data: bytes) -> ImageHeader:
     """Format, size, alpha, bit depth and EXIF orientation, without decoding pixels."""
     if not data:
         raise ImageError("empty_image", "The image is empty (0 bytes).")
+    if heif.is_heif(data):
+        return _read_heif_header(data)
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format or ""
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             orientation = _orientation(img) if fmt in ("JPEG", "MPO") else 1
             header = ImageHeader(fmt, img.width, img.height, orientation, has_alpha, _png_is_16_bit(data, fmt),
-                                 _progressive_coefficient_bytes(img), grid=heif_grid.read_grid(data) if fmt == "HEIF"
-                                 else None)
+                                 _progressive_coefficient_bytes(img))
     except Image.DecompressionBombError as exc:
         raise ImageError("too_many_pixels", "The image has too many pixels.") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:  # HeifGridError too
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
         raise ImageError("not_an_image", "The file is not a readable image.") from exc
     if header.format not in SUPPORTED_FORMATS:
         raise ImageError(
@@ -98,6 +96,17 @@ def read_header(data: bytes) -> ImageHeader:
             f"{header.format or 'This'} images are not supported; send {ACCEPTED_TEXT}.",
         )
     return header
+
+
+def _read_heif_header(data: bytes) -> ImageHeader:
+    try:
+        info = heif.read_heif(data)
+    except heif.HeifError as exc:
+        raise ImageError("not_an_image", "The file is not a readable image.") from exc
+    if info.width * info.height > 2 * Image.MAX_IMAGE_PIXELS:  # where Pillow refuses any other format's header
+        raise ImageError("too_many_pixels", "The image has too many pixels.")
+    # libheif turns the picture upright itself (the container's irot/imir), so EXIF orientation stays unused.
+    return ImageHeader("HEIF", info.width, info.height, 1, info.has_alpha, heif_info=info)
 
 
 def _orientation(img: Image.Image) -> int:
@@ -130,7 +139,7 @@ def reductions(header: ImageHeader) -> list[int]:
     tiles divide into for a tiled HEIC, 1 otherwise."""
     if header.format in ("JPEG", "MPO"):
         return list(_JPEG_REDUCTIONS)
-    return heif_grid.reductions(header.grid) if header.grid else [1]
+    return heif.reductions(header.heif_info) if header.heif_info else [1]
 
 
 def decode_image(data: bytes, header: ImageHeader | None = None) -> np.ndarray:
@@ -140,12 +149,7 @@ def decode_image(data: bytes, header: ImageHeader | None = None) -> np.ndarray:
     `reduction` to decode at; without one the header is read here and the image decoded whole.
     """
     header = header or read_header(data)
-    if header.grid:
-        image = _decode_heif_grid(data, header)
-    elif header.format == "HEIF":
-        image = _decode_heif(data)
-    else:
-        image = _decode_opencv(data, header)
+    image = _decode_heif(data, header) if header.heif_info else _decode_opencv(data, header)
     for fix in _ORIENTATION_FIXES.get(header.orientation, []):
         image = fix(image)
     return image
@@ -164,22 +168,12 @@ def _decode_opencv(data: bytes, header: ImageHeader) -> np.ndarray:
     return _to_8_bit(pixels)
 
 
-def _decode_heif(data: bytes) -> np.ndarray:
+def _decode_heif(data: bytes, header: ImageHeader) -> np.ndarray:
     try:
-        heif = pi_heif.open_heif(data, convert_hdr_to_8bit=True)
-        pixels = np.asarray(heif)
-    except (ValueError, RuntimeError, OSError) as exc:
+        pixels = heif.decode_heif(data, header.heif_info, header.reduction)
+    except heif.HeifError as exc:
         raise ImageError("not_an_image", "The image data is damaged or truncated.") from exc
-    if pixels.shape[2] == 4:
-        return _composite_on_white(cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA))
-    return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-
-
-def _decode_heif_grid(data: bytes, header: ImageHeader) -> np.ndarray:
-    try:
-        return heif_grid.decode_grid(data, header.grid, header.reduction)
-    except heif_grid.HeifGridError as exc:
-        raise ImageError("not_an_image", "The image data is damaged or truncated.") from exc
+    return _composite_on_white(pixels) if pixels.shape[2] == 4 else pixels
 
 
 def _to_8_bit(pixels: np.ndarray) -> np.ndarray:
