@@ -70,34 +70,34 @@ def read_heif(data: bytes) -> HeifInfo:
         _check(lib.heif_image_handle_get_image_tiling(handle, 0, ctypes.byref(tiling)))
     if width <= 0 or height <= 0:
         raise HeifError("the primary image has no size")
-    transforms = _transforms(data)
+    grid = None
     tiled = tiling.num_columns * tiling.num_rows > 1 and tiling.tile_width > 0 and tiling.tile_height > 0
-    grid = (Grid(tiling.num_columns, tiling.num_rows, tiling.tile_width, tiling.tile_height, tiling.image_width,
-                 tiling.image_height, transforms)
-            if tiled and not has_alpha and transforms is not None else None)
+    if tiled and not has_alpha and (transforms := _transforms(data)) is not None:
+        grid = Grid(tiling.num_columns, tiling.num_rows, tiling.tile_width, tiling.tile_height, tiling.image_width,
+                    tiling.image_height, transforms)
     return HeifInfo(width, height, has_alpha, grid)
 
 
-def reductions(info: HeifInfo) -> list[int]:
+def reductions(grid: Grid | None) -> list[int]:
     """1/1 to 1/8 of each side for a grid whose tiles divide evenly (phones' 512-px tiles do); else whole only."""
-    if info.grid is None:
+    if grid is None:
         return [1]
-    return [r for r in (1, 2, 4, 8) if info.grid.tile_width % r == 0 and info.grid.tile_height % r == 0]
+    return [r for r in (1, 2, 4, 8) if grid.tile_width % r == 0 and grid.tile_height % r == 0]
 
 
-def decode_heif(data: bytes, info: HeifInfo, reduction: int = 1) -> np.ndarray:
+def decode_heif(data: bytes, grid: Grid | None, has_alpha: bool, reduction: int = 1) -> np.ndarray:
     """Upright uint8 BGR at 1/reduction of each side (BGRA where the image has alpha)."""
-    if info.grid is not None:
-        return _decode_grid(data, info.grid, reduction)
+    if grid is not None:
+        return _decode_grid(data, grid, reduction)
     if reduction != 1:
         raise ValueError(f"a HEIC stored whole decodes at full size only, not 1/{reduction}")
     with _primary(data) as (lib, handle):
         image = ctypes.c_void_p()
-        chroma = _CHROMA_RGBA if info.has_alpha else _CHROMA_RGB
+        chroma = _CHROMA_RGBA if has_alpha else _CHROMA_RGB
         _check(lib.heif_decode_image(handle, ctypes.byref(image), _COLORSPACE_RGB, chroma, None))
         try:
-            pixels = _plane(lib, image, 4 if info.has_alpha else 3)
-            return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if info.has_alpha else cv2.COLOR_RGB2BGR)
+            pixels = _plane(lib, image, 4 if has_alpha else 3)
+            return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if has_alpha else cv2.COLOR_RGB2BGR)
         finally:
             lib.heif_image_release(image)
 

@@ -62,7 +62,7 @@ class ImageHeader:
     sixteen_bit: bool = False
     coefficient_bytes: int = 0  # a progressive JPEG's whole-image DCT coefficients, held during any decode
     reduction: int = 1  # decoded at 1/reduction of each side: one of `reductions(header)`
-    heif_info: heif.HeifInfo | None = None  # libheif's reading of a HEIC/HEIF
+    grid: heif.Grid | None = None  # a HEIC stored as tiles, which decode one at a time
 
     @property
     def pixels(self) -> int:
@@ -106,7 +106,7 @@ def _read_heif_header(data: bytes) -> ImageHeader:
     if info.width * info.height > 2 * Image.MAX_IMAGE_PIXELS:  # where Pillow refuses any other format's header
         raise ImageError("too_many_pixels", "The image has too many pixels.")
     # libheif turns the picture upright itself (the container's irot/imir), so EXIF orientation stays unused.
-    return ImageHeader("HEIF", info.width, info.height, 1, info.has_alpha, heif_info=info)
+    return ImageHeader("HEIF", info.width, info.height, 1, info.has_alpha, grid=info.grid)
 
 
 def _orientation(img: Image.Image) -> int:
@@ -139,7 +139,7 @@ def reductions(header: ImageHeader) -> list[int]:
     tiles divide into for a tiled HEIC, 1 otherwise."""
     if header.format in ("JPEG", "MPO"):
         return list(_JPEG_REDUCTIONS)
-    return heif.reductions(header.heif_info) if header.heif_info else [1]
+    return heif.reductions(header.grid)
 
 
 def decode_image(data: bytes, header: ImageHeader | None = None) -> np.ndarray:
@@ -149,7 +149,7 @@ def decode_image(data: bytes, header: ImageHeader | None = None) -> np.ndarray:
     `reduction` to decode at; without one the header is read here and the image decoded whole.
     """
     header = header or read_header(data)
-    image = _decode_heif(data, header) if header.heif_info else _decode_opencv(data, header)
+    image = _decode_heif(data, header) if header.format == "HEIF" else _decode_opencv(data, header)
     for fix in _ORIENTATION_FIXES.get(header.orientation, []):
         image = fix(image)
     return image
@@ -170,7 +170,7 @@ def _decode_opencv(data: bytes, header: ImageHeader) -> np.ndarray:
 
 def _decode_heif(data: bytes, header: ImageHeader) -> np.ndarray:
     try:
-        pixels = heif.decode_heif(data, header.heif_info, header.reduction)
+        pixels = heif.decode_heif(data, header.grid, header.has_alpha, header.reduction)
     except heif.HeifError as exc:
         raise ImageError("not_an_image", "The image data is damaged or truncated.") from exc
     return _composite_on_white(pixels) if pixels.shape[2] == 4 else pixels

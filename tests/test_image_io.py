@@ -130,7 +130,7 @@ def test_a_tiled_heic_decodes_a_tile_at_a_time_upright_as_libheif_decodes_it_who
     colour before they are turned, libheif turns the chroma first, so colours at sharp edges differ a little."""
     data = (PHONE_PHOTOS / f"grid-orientation-{orientation}.heic").read_bytes()
     header = read_header(data)
-    assert header.heif_info.grid is not None and (header.width, header.height) == (600, 405)
+    assert header.grid is not None and (header.width, header.height) == (600, 405)
     assert reductions(header) == [1, 2, 4, 8]
     reference = libheif_whole(data)
     image = decode_image(data, header)

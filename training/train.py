@@ -307,12 +307,11 @@ def main() -> None:
     train_idx, val_idx, test_idx = stratified_split(faces.y, VAL_FRACTION, TEST_FRACTION, SPLIT_SEED)
     sources = {"face-mask": source_record(args.data, faces)}
     train = subset(faces, train_idx)
-    from_face_mask = np.ones(len(train.y), bool)
     if args.scenes_train:
         scenes = load_scene_faces(args.scenes_train, detector, args.cache_dir)
         sources["scenes-train"] = source_record(args.scenes_train, scenes)
         train = concatenate(train, scenes)
-        from_face_mask = np.arange(len(train.y)) < len(train_idx)
+    from_face_mask = np.arange(len(train.y)) < len(train_idx)  # face-mask's faces come first
     choose_on = load_scene_faces(args.choose_on, None, args.cache_dir) if args.choose_on else None
     if choose_on is not None:
         sources["choose-on"] = source_record(args.choose_on, choose_on)

@@ -58,11 +58,10 @@ def inspect_upload(data: bytes, max_pixels: int, max_decode_bytes: int | None = 
 
 def decode_cost(header: ImageHeader) -> int:
     """Peak bytes of memory that decoding this image takes, for callers that bound concurrent decodes."""
-    grid = header.heif_info.grid if header.heif_info else None
-    if grid:
+    if grid := header.grid:
         copies = 2 if grid.transforms else 1
-        return header.decoded_pixels * _BYTES_PER_PIXEL_HEIF_GRID * copies + (grid.tile_width * grid.tile_height
-                                                                              * _BYTES_PER_TILE_PIXEL)
+        tile = grid.tile_width * grid.tile_height
+        return header.decoded_pixels * _BYTES_PER_PIXEL_HEIF_GRID * copies + tile * _BYTES_PER_TILE_PIXEL
     if header.format == "HEIF":
         per_pixel = _BYTES_PER_PIXEL_HEIF_ALPHA if header.has_alpha else _BYTES_PER_PIXEL_HEIF
     elif header.has_alpha:
