@@ -15,16 +15,18 @@ from harness.paths import ROOT
 
 
 @contextlib.contextmanager
-def build_at(rev: str | None) -> Iterator[Path | None]:
-    """A temporary export of the tree at `rev`, or None when no baseline was asked for."""
-    if rev is None:
-        yield None
-        return
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True)
-    with tempfile.TemporaryDirectory(prefix="baseline-build-") as tmp:
-        tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(tmp, filter="data")
-        yield Path(tmp)
+def builds_at(revs: list[str]) -> Iterator[dict[str, Path]]:
+    """Temporary exports of the tree at each of `revs`, by name ("build REV"); none when no baseline was asked for."""
+    with tempfile.TemporaryDirectory(prefix="baseline-builds-") as tmp:
+        trees = {}
+        for rev in revs:
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True)
+            tree = Path(tmp) / rev
+            tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(tree, filter="data")
+            trees[f"build {rev}"] = tree
+        yield trees
 
 
 def add_baseline_option(parser) -> None:
-    parser.add_argument("--baseline", metavar="REV", help="also measure the build at this git revision, same run")
+    parser.add_argument("--baseline", metavar="REV", nargs="+", default=[],
+                        help="also measure the build at each of these git revisions, same run")

@@ -1,6 +1,6 @@
 """Webcam frames per second in real headless Chromium, beside an earlier build, and the README's screenshots.
 
-    python -m bench.browser --baseline REV    # the figures, then the screenshots
+    python -m bench.browser --baseline REV…  # the figures, then the screenshots
     python -m bench.browser --screenshots     # the screenshots alone (docs/upload.png, upload-phone.png, webcam.png)
 
 Chromium's fake camera plays a 30 fps, 1280×720 video made from a real one-face photo; each server serves its
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from bench.baseline import add_baseline_option, build_at
+from bench.baseline import add_baseline_option, builds_at
 from bench.common import ONE_FACE_PHOTO
 from harness.browser import launch_chromium
 from harness.images import crowd_mosaic, encode, write_y4m
@@ -101,9 +101,9 @@ def main() -> None:
             webcam_screenshot(browser)
             browser.close()
             return
-        with build_at(args.baseline) as tree:
-            if tree:
-                runs[f"build {args.baseline}"] = webcam_page(browser, tree, screenshots=False)
+        with builds_at(args.baseline) as baselines:
+            for name, tree in baselines.items():
+                runs[name] = webcam_page(browser, tree, screenshots=False)
         runs["this build"] = webcam_page(browser, ROOT, screenshots=True)
         browser.close()
     print("webcam page, 30 fps 1280x720 fake camera, frames sent 480 px wide:")

@@ -1,6 +1,6 @@
 """Server memory from 500 to 5,000 requests, and child processes: this build, and an earlier one in the same run.
 
-    python -m bench.memory [--requests 5000] [--seconds 900] [--baseline REV]
+    python -m bench.memory [--requests 5000] [--seconds 900] [--baseline REV [REV ...]]
 
 One worker with the Procfile's defaults (WEB_CONCURRENCY=1, 4 threads) and 4 clients posting scenes-val's JPEG
 photos, whose many sizes make the detector resize its network. RSS of the whole server (master, worker and
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.baseline import add_baseline_option, build_at
+from bench.baseline import add_baseline_option, builds_at
 from harness.load import run_load
 from harness.paths import DATASETS, ROOT
 from harness.servers import run_gunicorn, server_rss_mb
@@ -50,9 +50,8 @@ def main() -> None:
     print(f"| server | server RSS after {WARM} | after the last request | change | worker RSS | requests | "
           "worker's child processes at the end |")
     print("|---|---|---|---|---|---|---|")
-    with build_at(args.baseline) as tree:
-        servers = {f"build {args.baseline}": tree} if tree else {}
-        servers["this build"] = ROOT
+    with builds_at(args.baseline) as baselines:
+        servers = baselines | {"this build": ROOT}
         for name, build in servers.items():
             print(f"| {name} | {measure(build, photos, args.requests, args.seconds)}", flush=True)
 

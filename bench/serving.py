@@ -1,5 +1,5 @@
 """Serving figures through real gunicorn, in one run: this build with its int8 export (the default) and with its
-float export, and with --baseline an earlier build (bench.baseline).
+float export, and with --baseline earlier builds (bench.baseline).
 
     python -m bench.serving --baseline aa37196       # the figures: 5 rounds of 6 s slices, beside aa37196's server
     python -m bench.serving --rounds 1 --seconds 1   # a check that it runs, in about a minute
@@ -21,7 +21,7 @@ import numpy as np
 import psutil
 import requests
 
-from bench.baseline import add_baseline_option, build_at
+from bench.baseline import add_baseline_option, builds_at
 from bench.common import median_ms, one_face_jpeg_640x480
 from harness.load import run_load
 from harness.paths import ROOT
@@ -92,11 +92,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each latency and load slice")
     add_baseline_option(parser)
     args = parser.parse_args()
-    baseline = f"build {args.baseline}"
     jpeg = one_face_jpeg_640x480()
     cnn = cnn_ms_per_face(jpeg, seconds=max(2.0, 3 * args.seconds))
-    with build_at(args.baseline) as tree, contextlib.ExitStack() as stack:
-        builds = {baseline: (tree, {})} if tree else {}
+    with builds_at(args.baseline) as baselines, contextlib.ExitStack() as stack:
+        builds = {name: (tree, {}) for name, tree in baselines.items()}
         builds.update({name: (ROOT, {"MODEL_PATH": str(path)}) for name, path in EXPORTS.items()})
         processes = {name: stack.enter_context(run_gunicorn({**env, "WEB_CONCURRENCY": "1"}, cwd=build))
                      for name, (build, env) in builds.items()}
@@ -130,7 +129,8 @@ def main() -> None:
     for name in EXPORTS:
         print(f"{name}: /metrics latency histogram counted {rows[name]['counted']:.0f} of the "
               f"{rows[name]['sent']} POST /api/detect sent")
-    if (base := rows.get(baseline)) is not None:
+    for baseline in baselines:
+        base = rows[baseline]
         print(f"int8 server / {baseline}: latency {served['latency'] / base['latency']:.2f}x, "
               f"requests/s {served['rps'] / base['rps']:.2f}x, worker RSS {served['worker'] / base['worker']:.2f}x")
 
