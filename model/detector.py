@@ -5,10 +5,13 @@ YuNet finds masked faces, which Haar cascades miss, runs on every platform OpenC
 original image's pixels, clipped to it.
 """
 
+import contextlib
 import hashlib
 import logging
 import math
+import queue
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,36 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 YUNET_PATH = Path(__file__).with_name("face_detection_yunet_2023mar.onnx")
+SMALL_SIDE = 640  # inputs of at most this many px a side (a webcam's frame) may go to the small networks
+
+
+class NetworkPool:
+    """At most `size` networks, each lent to one call at a time: a `cv2.FaceDetectorYN` holds its input size
+    between `setInputSize` and `detect`. Networks are made when first needed and kept."""
+
+    def __init__(self, make: Callable[[], "cv2.FaceDetectorYN"], size: int) -> None:
+        self._make = make
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: queue.SimpleQueue[cv2.FaceDetectorYN] = queue.SimpleQueue()
+        self.size = size
+
+    @property
+    def made(self) -> int:
+        """Networks made so far (every one is idle when no call is running)."""
+        return self._idle.qsize()
+
+    @contextlib.contextmanager
+    def network(self) -> Iterator["cv2.FaceDetectorYN"]:
+        """An idle network, or a new one while fewer than `size` exist; else wait for one."""
+        with self._slots:
+            try:
+                network = self._idle.get_nowait()
+            except queue.Empty:
+                network = self._make()
+            try:
+                yield network
+            finally:
+                self._idle.put(network)
 
 
 @dataclass(frozen=True)
@@ -45,16 +78,19 @@ class FaceDetector:
     copy other than the base need a score of `other_min_score` (upscaled texture gives more false faces).
     A video frame is searched at the base only, so the webcam keeps its rate.
 
-    One `cv2.FaceDetectorYN` serves every thread, one call at a time: it holds its input size between
-    `setInputSize` and `detect`, and keeps buffers for the largest size it has run at (tens of MB), so one per
-    thread would multiply that by gunicorn's threads. OpenCV spreads each detection over the cores itself.
+    A `cv2.FaceDetectorYN` keeps buffers for the largest input it has run at: about 25 MB at 640×640, 110 MB at
+    1280×1280. One network, behind a lock, searches every input; with `small_networks`, inputs of at most
+    `SMALL_SIDE` a side (a webcam's frames, a small photo's base) are searched by up to that many more,
+    side by side, whose buffers stay small; `warm` makes them ahead and sizes them, so that memory does not
+    grow as they meet their first requests. OpenCV spreads each search over the cores too.
     """
 
     name = "yunet"
 
     def __init__(self, max_side: int = 1280, min_score: float = 0.4, nms_threshold: float = 0.3,
                  photo_scales: tuple[float, ...] = (1.0, 1.75), merge_threshold: float = 0.3,
-                 other_min_score: float | None = 0.7, model_path: Path = YUNET_PATH) -> None:
+                 other_min_score: float | None = 0.7, small_networks: int = 0,
+                 model_path: Path = YUNET_PATH) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"face detector model not found: {model_path}")
         if 1.0 not in photo_scales:
@@ -63,8 +99,8 @@ class FaceDetector:
         self.photo_scales, self.merge_threshold = tuple(photo_scales), merge_threshold
         self.other_min_score = min_score if other_min_score is None else other_min_score
         self.model_path = model_path
-        self._lock = threading.Lock()
-        self._loaded: cv2.FaceDetectorYN | None = None
+        self._any_size = NetworkPool(self._load, 1)
+        self._small = NetworkPool(self._load, small_networks) if small_networks else None
 
     @property
     def fingerprint(self) -> str:
@@ -74,24 +110,32 @@ class FaceDetector:
         return (f"{self.name}-{digest}-side{self.max_side}-score{self.min_score:g}-nms{self.nms_threshold:g}"
                 f"-scales{scales}-merge{self.merge_threshold:g}-other{self.other_min_score:g}")
 
-    def _network(self) -> "cv2.FaceDetectorYN":
-        if self._loaded is None:
-            # OpenCV 5's DNN warns that its new engine ignores targets each time a network loads: not for operators.
-            level = cv2.utils.logging.getLogLevel()
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-            try:
-                network = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), self.min_score,
-                                                    self.nms_threshold, 5000)
-            finally:
-                cv2.utils.logging.setLogLevel(level)
-            self._loaded = network
-        return self._loaded
+    def _load(self) -> "cv2.FaceDetectorYN":
+        # OpenCV 5's DNN warns that its new engine ignores targets each time a network loads: not for operators.
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            return cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 320), self.min_score,
+                                             self.nms_threshold, 5000)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+
+    def warm(self) -> None:
+        """Make every small network now and size its buffers for `SMALL_SIDE`, the largest input it takes."""
+        if self._small is None:
+            return
+        blank = np.zeros((SMALL_SIDE, SMALL_SIDE, 3), np.uint8)
+        with contextlib.ExitStack() as lent:
+            for network in [lent.enter_context(self._small.network()) for _ in range(self._small.size)]:
+                network.setInputSize((SMALL_SIDE, SMALL_SIDE))
+                network.detect(blank)
 
     def _run(self, image_bgr: np.ndarray) -> np.ndarray:
         """YuNet's rows (x, y, w, h, landmarks…, score) for one image of at most `max_side` a side."""
-        with self._lock:
-            network = self._network()
-            network.setInputSize((image_bgr.shape[1], image_bgr.shape[0]))
+        height, width = image_bgr.shape[:2]
+        small = self._small is not None and max(height, width) <= SMALL_SIDE
+        with (self._small if small else self._any_size).network() as network:
+            network.setInputSize((width, height))
             _, rows = network.detect(np.ascontiguousarray(image_bgr))
         return np.zeros((0, 15), np.float32) if rows is None else rows
 
@@ -146,8 +190,8 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
-def load_detector() -> FaceDetector:
-    detector = FaceDetector()
-    log.info("face detector: %s (largest side %d px, scales %s, score >= %.2f)", detector.name, detector.max_side,
-             detector.photo_scales, detector.min_score)
+def load_detector(small_networks: int = 0) -> FaceDetector:
+    detector = FaceDetector(small_networks=small_networks)
+    log.info("face detector: %s (largest side %d px, scales %s, score >= %.2f, %d small networks)", detector.name,
+             detector.max_side, detector.photo_scales, detector.min_score, small_networks)
     return detector

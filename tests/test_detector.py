@@ -5,9 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import psutil
+import pytest
 
 from harness.paths import scene_photos
-from model.detector import FaceDetector, load_detector
+from model.detector import SMALL_SIDE, FaceDetector, load_detector
 from model.image_io import decode_image
 from training.scenes import GroundTruth, iou, match
 
@@ -92,18 +93,34 @@ def test_boxes_are_in_original_pixels_after_downscaling(one_face_photo):
     assert np.allclose(big_box, base_box * 2, atol=6)
 
 
-def test_threads_share_one_detector_and_get_the_same_answers(group_photo):
-    """Threads take turns on one OpenCV network, so concurrent calls neither collide nor start processes."""
+@pytest.mark.parametrize("small_networks", [0, 2])
+def test_threads_share_the_detectors_networks_and_get_the_same_answers(group_photo, small_networks):
+    """Threads borrow the detector's OpenCV networks, one call each at a time: concurrent calls neither collide nor
+    start processes, inputs over SMALL_SIDE go to the one network that takes any size, and no more small networks
+    are made than asked for."""
     image = decode_image(group_photo[0].read_bytes())
-    small = cv2.resize(image, None, fx=0.5, fy=0.5)  # another input size between the calls
-    detector = FaceDetector()
-    expected = {0: detector.detect(image), 1: detector.detect(small)}
+    large = cv2.resize(image, None, fx=2, fy=2)  # another input size between the calls, over SMALL_SIDE
+    assert max(image.shape[:2]) <= SMALL_SIDE < max(large.shape[:2])
+    detector = FaceDetector(small_networks=small_networks)
+    expected = {0: detector.detect(image), 1: detector.detect(large)}
     assert expected[0] and expected[1]
     children = psutil.Process().children()
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda i: (i % 2, detector.detect(image if i % 2 == 0 else small)), range(40)))
+        answers = list(pool.map(lambda i: (i % 2, detector.detect(image if i % 2 == 0 else large)), range(40)))
     assert all(answer == expected[parity] for parity, answer in answers)
     assert psutil.Process().children() == children
+    assert detector._any_size.made == 1
+    if small_networks:
+        assert 1 <= detector._small.made <= small_networks
+
+
+def test_warming_makes_and_sizes_every_small_network():
+    """The server warms its detector at start, so that its small networks do not grow its memory later."""
+    detector = FaceDetector(small_networks=2)
+    detector.warm()
+    assert detector._small.made == 2 and detector._any_size.made == 0
+    assert detector.detect(np.full((480, 640, 3), 200, np.uint8), video_frame=True) == []
+    assert detector._small.made == 2 and detector._any_size.made == 0
 
 
 def test_no_face_in_a_blank_image():
