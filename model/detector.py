@@ -26,12 +26,13 @@ SMALL_SIDE = 640  # inputs of at most this many px a side (a webcam's frame) may
 
 class NetworkPool:
     """At most `size` networks, each lent to one call at a time: a `cv2.FaceDetectorYN` holds its input size
-    between `setInputSize` and `detect`. Networks are made when first needed and kept."""
+    between `setInputSize` and `detect`. Networks are made when first needed and kept; the one last given back is
+    lent first, so that calls one after another reuse the network whose buffers are warm in the CPU's caches."""
 
     def __init__(self, make: Callable[[], "cv2.FaceDetectorYN"], size: int) -> None:
         self._make = make
         self._slots = threading.BoundedSemaphore(size)
-        self._idle: queue.SimpleQueue[cv2.FaceDetectorYN] = queue.SimpleQueue()
+        self._idle: queue.LifoQueue[cv2.FaceDetectorYN] = queue.LifoQueue()
         self.size = size
 
     @property
