@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import logging
 import math
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,34 +23,57 @@ YUNET_PATH = Path(__file__).with_name("face_detection_yunet_2023mar.onnx")
 SMALL_SIDE = 640  # inputs of at most this many px a side (a webcam's frame) may go to the small networks
 
 
-class NetworkPool:
-    """At most `size` networks, each lent to one call at a time: a `cv2.FaceDetectorYN` holds its input size
-    between `setInputSize` and `detect`. Networks are made when first needed and kept; the one last given back is
-    lent first, so that calls one after another reuse the network whose buffers are warm in the CPU's caches."""
+class Networks:
+    """The detector's YuNet networks, each lent to one call at a time (a `cv2.FaceDetectorYN` holds its input size
+    between `setInputSize` and `detect`). The first takes inputs of any size; the `count - 1` others only inputs of
+    at most `SMALL_SIDE` a side, so that their buffers stay small. A small input borrows an idle small network, else
+    the first; a larger one waits for the first. Networks are made when first needed and kept, and the one given
+    back last is lent first, so that one client's calls reuse the network whose buffers are warm in the caches."""
 
-    def __init__(self, make: Callable[[], "cv2.FaceDetectorYN"], size: int) -> None:
-        self._make = make
-        self._slots = threading.BoundedSemaphore(size)
-        self._idle: queue.LifoQueue[cv2.FaceDetectorYN] = queue.LifoQueue()
-        self.size = size
+    def __init__(self, make: Callable[[], "cv2.FaceDetectorYN"], count: int) -> None:
+        if count < 1:
+            raise ValueError(f"a detector needs at least one network: {count}")
+        self._make, self.count = make, count
+        self._changed = threading.Condition()
+        self._first: cv2.FaceDetectorYN | None = None
+        self._first_idle = True
+        self._small_idle: list[cv2.FaceDetectorYN] = []
+        self._small_made = 0
 
     @property
-    def made(self) -> int:
-        """Networks made so far (every one is idle when no call is running)."""
-        return self._idle.qsize()
+    def made(self) -> tuple[int, int]:
+        """Networks made so far: (the one for any size, small ones)."""
+        return int(self._first is not None), self._small_made
 
     @contextlib.contextmanager
-    def network(self) -> Iterator["cv2.FaceDetectorYN"]:
-        """An idle network, or a new one while fewer than `size` exist; else wait for one."""
-        with self._slots:
-            try:
-                network = self._idle.get_nowait()
-            except queue.Empty:
-                network = self._make()
-            try:
-                yield network
-            finally:
-                self._idle.put(network)
+    def lend(self, small_input: bool) -> Iterator["cv2.FaceDetectorYN"]:
+        with self._changed:
+            while (network := self._take(small_input)) is None:
+                self._changed.wait()
+        try:
+            yield network
+        finally:
+            with self._changed:
+                if network is self._first:
+                    self._first_idle = True
+                else:
+                    self._small_idle.append(network)
+                self._changed.notify_all()
+
+    def _take(self, small_input: bool) -> "cv2.FaceDetectorYN | None":
+        """An idle network the input may use, made if need be; None if it must wait. Called holding the lock."""
+        if small_input:
+            if self._small_idle:
+                return self._small_idle.pop()
+            if self._small_made < self.count - 1:
+                self._small_made += 1
+                return self._make()
+        if not self._first_idle:
+            return None
+        self._first_idle = False
+        if self._first is None:
+            self._first = self._make()
+        return self._first
 
 
 @dataclass(frozen=True)
@@ -80,17 +102,17 @@ class FaceDetector:
     A video frame is searched at the base only, so the webcam keeps its rate.
 
     A `cv2.FaceDetectorYN` keeps buffers for the largest input it has run at: about 25 MB at 640×640, 110 MB at
-    1280×1280. One network, behind a lock, searches every input; with `small_networks`, inputs of at most
-    `SMALL_SIDE` a side (a webcam's frames, a small photo's base) are searched by up to that many more,
-    side by side, whose buffers stay small; `warm` makes them ahead and sizes them, so that memory does not
-    grow as they meet their first requests. OpenCV spreads each search over the cores too.
+    1280×1280. With `networks` > 1, calls search side by side (`Networks`): one network takes any input and the
+    others inputs of at most `SMALL_SIDE` a side (a webcam's frames, a small photo's base), whose buffers stay
+    small; `warm` makes and sizes those ahead, so that memory does not grow as they meet their first requests.
+    OpenCV spreads each search over the cores too.
     """
 
     name = "yunet"
 
     def __init__(self, max_side: int = 1280, min_score: float = 0.4, nms_threshold: float = 0.3,
                  photo_scales: tuple[float, ...] = (1.0, 1.75), merge_threshold: float = 0.3,
-                 other_min_score: float | None = 0.7, small_networks: int = 0,
+                 other_min_score: float | None = 0.7, networks: int = 1,
                  model_path: Path = YUNET_PATH) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"face detector model not found: {model_path}")
@@ -100,8 +122,7 @@ class FaceDetector:
         self.photo_scales, self.merge_threshold = tuple(photo_scales), merge_threshold
         self.other_min_score = min_score if other_min_score is None else other_min_score
         self.model_path = model_path
-        self._any_size = NetworkPool(self._load, 1)
-        self._small = NetworkPool(self._load, small_networks) if small_networks else None
+        self.networks = Networks(self._load, networks)
 
     @property
     def fingerprint(self) -> str:
@@ -123,19 +144,16 @@ class FaceDetector:
 
     def warm(self) -> None:
         """Make every small network now and size its buffers for `SMALL_SIDE`, the largest input it takes."""
-        if self._small is None:
-            return
         blank = np.zeros((SMALL_SIDE, SMALL_SIDE, 3), np.uint8)
         with contextlib.ExitStack() as lent:
-            for network in [lent.enter_context(self._small.network()) for _ in range(self._small.size)]:
+            for network in [lent.enter_context(self.networks.lend(True)) for _ in range(self.networks.count - 1)]:
                 network.setInputSize((SMALL_SIDE, SMALL_SIDE))
                 network.detect(blank)
 
     def _run(self, image_bgr: np.ndarray) -> np.ndarray:
         """YuNet's rows (x, y, w, h, landmarks…, score) for one image of at most `max_side` a side."""
         height, width = image_bgr.shape[:2]
-        small = self._small is not None and max(height, width) <= SMALL_SIDE
-        with (self._small if small else self._any_size).network() as network:
+        with self.networks.lend(max(height, width) <= SMALL_SIDE) as network:
             network.setInputSize((width, height))
             _, rows = network.detect(np.ascontiguousarray(image_bgr))
         return np.zeros((0, 15), np.float32) if rows is None else rows
@@ -191,8 +209,8 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
-def load_detector(small_networks: int = 0) -> FaceDetector:
-    detector = FaceDetector(small_networks=small_networks)
-    log.info("face detector: %s (largest side %d px, scales %s, score >= %.2f, %d small networks)", detector.name,
-             detector.max_side, detector.photo_scales, detector.min_score, small_networks)
+def load_detector(networks: int = 1) -> FaceDetector:
+    detector = FaceDetector(networks=networks)
+    log.info("face detector: %s (largest side %d px, scales %s, score >= %.2f, %d network(s) side by side)",
+             detector.name, detector.max_side, detector.photo_scales, detector.min_score, networks)
     return detector

@@ -81,15 +81,15 @@ class MaskPipeline:
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 
-def load_pipeline(model_path: Path = SERVED_PATH, small_networks: int = 0) -> MaskPipeline:
-    """Loaded once per process and shared by every app made in it. A server's threads search small inputs side by
-    side on `small_networks` more detector networks (`FaceDetector`), made and sized here."""
-    return _cached_pipeline(model_path, small_networks)
+def load_pipeline(model_path: Path = SERVED_PATH, detector_networks: int = 1) -> MaskPipeline:
+    """Loaded once per process and shared by every app made in it. A server's threads search side by side on
+    `detector_networks` networks (`FaceDetector`), made and sized here."""
+    return _cached_pipeline(model_path, detector_networks)
 
 
 @functools.cache
-def _cached_pipeline(model_path: Path, small_networks: int) -> MaskPipeline:
-    detector = load_detector(small_networks)
+def _cached_pipeline(model_path: Path, detector_networks: int) -> MaskPipeline:
+    detector = load_detector(detector_networks)
     detector.warm()
     return MaskPipeline(detector, LiteClassifier(model_path), without_mask_threshold(model_path))
 

@@ -93,15 +93,14 @@ def test_boxes_are_in_original_pixels_after_downscaling(one_face_photo):
     assert np.allclose(big_box, base_box * 2, atol=6)
 
 
-@pytest.mark.parametrize("small_networks", [0, 2])
-def test_threads_share_the_detectors_networks_and_get_the_same_answers(group_photo, small_networks):
+@pytest.mark.parametrize("networks", [1, 2, 3])
+def test_threads_share_the_detectors_networks_and_get_the_same_answers(group_photo, networks):
     """Threads borrow the detector's OpenCV networks, one call each at a time: concurrent calls neither collide nor
-    start processes, inputs over SMALL_SIDE go to the one network that takes any size, and no more small networks
-    are made than asked for."""
+    start processes, and no more networks are made than asked for, only one of them for inputs over SMALL_SIDE."""
     image = decode_image(group_photo[0].read_bytes())
     large = cv2.resize(image, None, fx=2, fy=2)  # another input size between the calls, over SMALL_SIDE
     assert max(image.shape[:2]) <= SMALL_SIDE < max(large.shape[:2])
-    detector = FaceDetector(small_networks=small_networks)
+    detector = FaceDetector(networks=networks)
     expected = {0: detector.detect(image), 1: detector.detect(large)}
     assert expected[0] and expected[1]
     children = psutil.Process().children()
@@ -109,18 +108,29 @@ def test_threads_share_the_detectors_networks_and_get_the_same_answers(group_pho
         answers = list(pool.map(lambda i: (i % 2, detector.detect(image if i % 2 == 0 else large)), range(40)))
     assert all(answer == expected[parity] for parity, answer in answers)
     assert psutil.Process().children() == children
-    assert detector._any_size.made == 1
-    if small_networks:
-        assert 1 <= detector._small.made <= small_networks
+    any_size, small = detector.networks.made
+    assert any_size == 1 and small <= networks - 1
+
+
+def test_a_small_input_waits_for_no_network_a_large_one_needs():
+    """A small input takes a small network while one is idle, else the one for any size; a large input only that."""
+    networks = FaceDetector(networks=2).networks  # one network for any size and one small
+    with networks.lend(True) as small:
+        with networks.lend(True) as any_size:  # the small network is lent, so the one for any size
+            assert networks.made == (1, 1) and any_size is not small
+    with networks.lend(True) as again:
+        assert again is small  # idle again, and taken before the one for any size
+        with networks.lend(False) as large:
+            assert large is any_size
 
 
 def test_warming_makes_and_sizes_every_small_network():
     """The server warms its detector at start, so that its small networks do not grow its memory later."""
-    detector = FaceDetector(small_networks=2)
+    detector = FaceDetector(networks=3)
     detector.warm()
-    assert detector._small.made == 2 and detector._any_size.made == 0
+    assert detector.networks.made == (0, 2)
     assert detector.detect(np.full((480, 640, 3), 200, np.uint8), video_frame=True) == []
-    assert detector._small.made == 2 and detector._any_size.made == 0
+    assert detector.networks.made == (0, 2)
 
 
 def test_no_face_in_a_blank_image():
