@@ -28,7 +28,7 @@ from bench.baseline import add_baseline_option, builds_at
 from bench.common import median_ms, one_face_jpeg_640x480
 from harness.load import run_load
 from harness.paths import ROOT
-from harness.servers import metric_value, run_gunicorn, server_processes, server_rss_mb
+from harness.servers import cpu_seconds, metric_value, run_gunicorn, server_processes, server_rss_mb
 from model.classifier import INT8_PATH, TFLITE_PATH, LiteClassifier
 from model.detector import load_detector
 from model.image_io import decode_image
@@ -63,10 +63,6 @@ def sequential_latency_ms(url: str, jpeg: bytes, repeats: int, seconds: float,
     return statistics.median(times), len(times)
 
 
-def server_cpu_seconds(process) -> float:
-    return sum(sum(p.cpu_times()[:2]) for p in server_processes(process))  # user + system
-
-
 def interleaved(servers: dict[str, tuple[str, object]], jpeg: bytes, rounds: int, seconds: float) -> dict[str, dict]:
     """Latency, 4-client throughput and CPU per request of every server (name: (URL, process)), taken in turns over
     `rounds`, medians per server.
@@ -81,11 +77,11 @@ def interleaved(servers: dict[str, tuple[str, object]], jpeg: bytes, rounds: int
         for name, (url, process) in servers.items():
             median, count = sequential_latency_ms(url, jpeg, repeats=30, seconds=seconds)
             latency[name].append(median)
-            before = server_cpu_seconds(process)
+            before = cpu_seconds(server_processes(process))
             load = run_load(url, [jpeg], clients=4, seconds=seconds, route=FRAME)
             assert not load.failures, load.failures[:3]
             rps[name].append(len(load.latencies_ms) / load.seconds)
-            cpu[name].append((server_cpu_seconds(process) - before) * 1000 / len(load.latencies_ms))
+            cpu[name].append((cpu_seconds(server_processes(process)) - before) * 1000 / len(load.latencies_ms))
             sent[name] += count + load.requests
     return {name: {"latency": statistics.median(latency[name]), "rps": statistics.median(rps[name]),
                    "rps_range": f"{min(rps[name]):.1f}–{max(rps[name]):.1f}", "cpu": statistics.median(cpu[name]),
@@ -95,13 +91,10 @@ def interleaved(servers: dict[str, tuple[str, object]], jpeg: bytes, rounds: int
 def variant(text: str) -> tuple[str, dict[str, str]]:
     """NAME:VAR=VALUE,VAR=VALUE → (NAME, {VAR: VALUE})."""
     name, _, assignments = text.partition(":")
-    try:
-        env = dict(item.split("=", 1) for item in assignments.split(",") if item)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME:VAR=VALUE,…, got {text!r}") from None
-    if not name or not env:
+    items = [item.split("=", 1) for item in assignments.split(",") if item]
+    if not name or not items or any(len(item) != 2 for item in items):
         raise argparse.ArgumentTypeError(f"expected NAME:VAR=VALUE,…, got {text!r}")
-    return f"this build, int8, {name}", env
+    return f"this build, int8, {name}", dict(items)
 
 
 def detect_requests_counted(url: str) -> float:

@@ -154,6 +154,15 @@ def server_rss_mb(process) -> float:
     return sum(p.memory_info().rss for p in server_processes(process)) / 2**20
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User plus system CPU time of `processes`, those that have exited left out."""
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(process.cpu_times()[:2])
+    return total
+
+
 def server_pss_mb(process) -> float:
     """What the server costs the machine: unlike RSS, PSS counts a page shared by several processes once."""
     return sum(p.memory_full_info().pss for p in server_processes(process)) / 2**20

@@ -7,7 +7,6 @@ tests that limit).
 Every loop stops on time. The figures are printed for docs/deploy.md.
 """
 
-import contextlib
 import os
 import socket
 import threading
@@ -20,7 +19,7 @@ import pytest
 
 from harness.load import run_load
 from harness.paths import scene_photos
-from harness.servers import NGINX, Front, run_front, wait_ready
+from harness.servers import NGINX, Front, cpu_seconds, run_front, wait_ready
 
 pytestmark = [pytest.mark.load,
               pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")]
@@ -141,14 +140,6 @@ def test_killing_one_instance_under_load_fails_at_most_its_requests_in_flight(fr
     assert len(result.failures) <= 0.01 * result.requests
     assert late == []  # none once nginx has marked it down
     assert after.failures == [] and cpu_served > 1.0  # it rejoined and took its share
-
-
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(process.cpu_times()[:2])
-    return total
 
 
 def nginx_processes(front: Front) -> list[psutil.Process]:
