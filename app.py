@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     # Loaded here, once per process: a missing or corrupt model file stops start-up with its name.
-    app.extensions["mask_pipeline"] = load_pipeline(settings.model_path, settings.detector_networks)
+    app.extensions["mask_pipeline"] = load_pipeline(settings.model_path)
     app.extensions["model_card"] = load_card(settings.model_path)
     app.extensions["model_file"] = settings.model_path.name
     app.extensions["decode_budget"] = DecodeBudget(settings.decode_memory_bytes, settings.decode_wait_seconds)

@@ -43,9 +43,6 @@ class Settings:
     # within a 512 MB instance (docs/deploy.md); an upload waits for it at most DECODE_WAIT_SECONDS, then gets 503.
     decode_memory_bytes: int = setting("DECODE_MEMORY_MB", 200 * MB, megabytes)
     decode_wait_seconds: int = setting("DECODE_WAIT_SECONDS", 30)
-    # Face-detector networks a worker's threads search with side by side, one per core: one takes any image, the
-    # others inputs of at most 640 px a side (webcam frames), about 25 MB each (docs/deploy.md).
-    detector_networks: int = setting("DETECTOR_NETWORKS", 2)
     # Where gunicorn's workers write their metrics for /metrics to sum; gunicorn.conf.py empties it at start, or
     # makes a temporary one when unset. Unset outside gunicorn: one process's metrics.
     metrics_dir: Path | None = setting("PROMETHEUS_MULTIPROC_DIR", None, Path)

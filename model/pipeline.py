@@ -81,15 +81,10 @@ class MaskPipeline:
         return Analysis(faces, {"detect": (detected - start) * 1000, "classify": (done - detected) * 1000})
 
 
-def load_pipeline(model_path: Path = SERVED_PATH, detector_networks: int = 1) -> MaskPipeline:
-    """Loaded once per process and shared by every app made in it. A server's threads search side by side on
-    `detector_networks` networks (`FaceDetector`), made and sized here."""
-    return _cached_pipeline(model_path, detector_networks)
-
-
 @functools.cache
-def _cached_pipeline(model_path: Path, detector_networks: int) -> MaskPipeline:
-    detector = load_detector(detector_networks)
+def load_pipeline(model_path: Path = SERVED_PATH) -> MaskPipeline:
+    """Loaded once per process and shared by every app made in it, and by every thread: each step is thread-safe."""
+    detector = load_detector()
     detector.warm()
     return MaskPipeline(detector, LiteClassifier(model_path), without_mask_threshold(model_path))
 

@@ -22,5 +22,4 @@ def test_values_are_read_from_the_environment():
     assert Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": "/run/metrics"}).metrics_dir == Path("/run/metrics")
     assert Settings.from_env({"DECODE_MEMORY_MB": "64", "DECODE_WAIT_SECONDS": "5"}).decode_memory_bytes == 64 * MB
     assert ServerSettings.from_env({"REQUEST_TIMEOUT": "9"}).request_timeout == 9
-    assert Settings.from_env({"DETECTOR_NETWORKS": "1"}).detector_networks == 1
     assert ServerSettings.from_env({"PORT": " "}).port == 8000  # blank means unset

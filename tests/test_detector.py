@@ -5,11 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import psutil
-import pytest
 
 from harness.paths import scene_photos
-from model.detector import SMALL_SIDE, FaceDetector, load_detector
+from model.detector import FaceDetector, load_detector
 from model.image_io import decode_image
+from model.yunet import YUNET_PATH, YuNet
 from training.scenes import GroundTruth, iou, match
 
 # Two or three faces below the served configuration's figures on scenes-val (docs/detector.md), and above
@@ -93,14 +93,31 @@ def test_boxes_are_in_original_pixels_after_downscaling(one_face_photo):
     assert np.allclose(big_box, base_box * 2, atol=6)
 
 
-@pytest.mark.parametrize("networks", [1, 2, 3])
-def test_threads_share_the_detectors_networks_and_get_the_same_answers(group_photo, networks):
-    """Threads borrow the detector's OpenCV networks, one call each at a time: concurrent calls neither collide nor
-    start processes, and no more networks are made than asked for, only one of them for inputs over SMALL_SIDE."""
+def test_onnx_runtime_finds_what_opencvs_yunet_finds(sample_scenes_dir):
+    """The session and its decoding give OpenCV's `cv2.FaceDetectorYN` rows, on the same file, at every size."""
+    network = YuNet(YUNET_PATH, min_score=0.4, nms_threshold=0.3)
+    opencv = cv2.FaceDetectorYN.create(str(YUNET_PATH), "", (320, 320), 0.4, 0.3, 5000)
+    faces = 0
+    for path, _ in scene_photos(sample_scenes_dir):
+        image = decode_image(path.read_bytes())
+        for scale in (1.0, 0.37):  # sizes that are and are not multiples of the network's stride
+            resized = cv2.resize(image, None, fx=scale, fy=scale) if scale != 1.0 else image
+            opencv.setInputSize((resized.shape[1], resized.shape[0]))
+            expected = opencv.detect(resized)[1]
+            expected = np.zeros((0, 15), np.float32) if expected is None else expected
+            rows = network.detect(resized)
+            assert rows.shape == expected.shape, path.name
+            order = [np.lexsort((r[:, 0], -r[:, -1])) for r in (rows, expected)]
+            np.testing.assert_allclose(rows[order[0]], expected[order[1]], atol=0.01)
+            faces += len(rows)
+    assert faces >= 20
+
+
+def test_threads_search_side_by_side_and_get_the_same_answers(group_photo):
+    """One session serves every thread: concurrent calls of two sizes neither collide nor start processes."""
     image = decode_image(group_photo[0].read_bytes())
-    large = cv2.resize(image, None, fx=2, fy=2)  # another input size between the calls, over SMALL_SIDE
-    assert max(image.shape[:2]) <= SMALL_SIDE < max(large.shape[:2])
-    detector = FaceDetector(networks=networks)
+    large = cv2.resize(image, None, fx=2, fy=2)
+    detector = FaceDetector()
     expected = {0: detector.detect(image), 1: detector.detect(large)}
     assert expected[0] and expected[1]
     children = psutil.Process().children()
@@ -108,29 +125,6 @@ def test_threads_share_the_detectors_networks_and_get_the_same_answers(group_pho
         answers = list(pool.map(lambda i: (i % 2, detector.detect(image if i % 2 == 0 else large)), range(40)))
     assert all(answer == expected[parity] for parity, answer in answers)
     assert psutil.Process().children() == children
-    any_size, small = detector.networks.made
-    assert any_size == 1 and small <= networks - 1
-
-
-def test_a_small_input_waits_for_no_network_a_large_one_needs():
-    """A small input takes a small network while one is idle, else the one for any size; a large input only that."""
-    networks = FaceDetector(networks=2).networks  # one network for any size and one small
-    with networks.lend(True) as small:
-        with networks.lend(True) as any_size:  # the small network is lent, so the one for any size
-            assert networks.made == (1, 1) and any_size is not small
-    with networks.lend(True) as again:
-        assert again is small  # idle again, and taken before the one for any size
-        with networks.lend(False) as large:
-            assert large is any_size
-
-
-def test_warming_makes_and_sizes_every_small_network():
-    """The server warms its detector at start, so that its small networks do not grow its memory later."""
-    detector = FaceDetector(networks=3)
-    detector.warm()
-    assert detector.networks.made == (0, 2)
-    assert detector.detect(np.full((480, 640, 3), 200, np.uint8), video_frame=True) == []
-    assert detector.networks.made == (0, 2)
 
 
 def test_no_face_in_a_blank_image():

@@ -188,4 +188,4 @@ def test_limits_come_from_settings(photo_bytes):
     assert_error(post_image(client, encode(np.zeros((200, 200, 3), np.uint8), "PNG"), "image/png"), 422,
                  "too_many_pixels")
     defaults = Settings()  # the model is loaded once per process
-    assert small.extensions["mask_pipeline"] is load_pipeline(defaults.model_path, defaults.detector_networks)
+    assert small.extensions["mask_pipeline"] is load_pipeline(defaults.model_path)
