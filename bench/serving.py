@@ -3,7 +3,7 @@ float export, and with --baseline earlier builds (bench.baseline).
 
     python -m bench.serving --baseline aa37196       # the figures: 5 rounds of 6 s slices, beside aa37196's server
     python -m bench.serving --rounds 1 --seconds 1   # a check that it runs, in about a minute
-    python -m bench.serving --variant one-thread:OPENCV_FOR_THREADS_NUM=1   # and this build under other settings
+    python -m bench.serving --variant eight-threads:GUNICORN_THREADS=8   # and this build under other settings
 
 First the CNN's own time per face, in process, for each export. Then per server, one worker with the Procfile's
 defaults (WEB_CONCURRENCY=1, 4 threads): latency of a 640×480 one-face JPEG sent as a webcam frame, through

@@ -1,5 +1,6 @@
 """YuNet, libfacedetection's face-detection network, run by ONNX Runtime and decoded here as OpenCV's
-`cv2.FaceDetectorYN` decodes it (same boxes, landmarks and scores), in about half of OpenCV's CPU time.
+`cv2.FaceDetectorYN` decodes it (same boxes, landmarks and scores): ONNX Runtime spends less CPU a search than
+OpenCV's DNN (docs/detector.md).
 
 The committed ONNX file is the 2023mar release with its input's height and width left free (see its LICENSE
 file), so one session takes an image of any size; the operators and weights are the release's.
@@ -21,8 +22,8 @@ class YuNet:
 
     Its threads sleep instead of spinning between operators, so that requests on a busy server do not burn
     each other's CPU. Its buffers come from ONNX Runtime's arena, reused from call to call: without it every call
-    maps and faults in fresh pages (the server's malloc returns any block over 1 MB, `web.malloc`), which cost as
-    much CPU as the network. An input larger than `FRAME_PIXELS` (a photo's search) shrinks the arena back after
+    maps and faults in fresh pages (the server's malloc returns any block over 1 MB, `web.malloc`), which undid
+    the engine's gain. An input larger than `FRAME_PIXELS` (a photo's search) shrinks the arena back after
     its call, so that one large photo does not keep its buffers."""
 
     def __init__(self, model_path: Path, min_score: float, nms_threshold: float, top_k: int = 5000) -> None:
