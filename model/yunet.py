@@ -6,6 +6,7 @@ The committed ONNX file is the 2023mar release with its input's height and width
 file), so one session takes an image of any size; the operators and weights are the release's.
 """
 
+import math
 from pathlib import Path
 
 import cv2
@@ -39,16 +40,15 @@ class YuNet:
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
         """Rows of (x, y, w, h, five landmarks' x and y, score) for the faces in a BGR image, best first."""
         height, width = image_bgr.shape[:2]
-        padded_h, padded_w = (-(-height // STRIDES[-1]) * STRIDES[-1], -(-width // STRIDES[-1]) * STRIDES[-1])
+        padded_h, padded_w = (math.ceil(side / STRIDES[-1]) * STRIDES[-1] for side in (height, width))
         blob = np.zeros((1, 3, padded_h, padded_w), np.float32)  # zeros below and right, as OpenCV pads
         blob[0, :, :height, :width] = image_bgr.transpose(2, 0, 1)
         options = self._give_back if padded_h * padded_w > FRAME_PIXELS else None
         out = dict(zip(self._outputs, self._session.run(self._outputs, {"input": blob}, options), strict=True))
-        rows = [self._decode(out, stride, padded_w // stride) for stride in STRIDES]
-        rows = np.concatenate(rows)
+        rows = np.concatenate([self._decode(out, stride, padded_w // stride) for stride in STRIDES])
         if not len(rows):
             return rows
-        boxes = [tuple(int(v) for v in row[:4]) for row in rows]  # OpenCV suppresses on whole-pixel boxes
+        boxes = rows[:, :4].astype(np.int32).tolist()  # OpenCV suppresses on whole-pixel boxes, cut towards 0
         kept = cv2.dnn.NMSBoxes(boxes, rows[:, -1].tolist(), self.min_score, self.nms_threshold, top_k=self.top_k)
         return rows[np.asarray(kept, dtype=np.int64).reshape(-1)]
 
