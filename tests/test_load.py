@@ -35,7 +35,7 @@ def test_sixteen_clients_for_sixty_seconds_then_no_leak_over_5000_requests(photo
               f"{rss_5000:.0f} MB after {warm.requests + steady.requests + rest.requests} "
               f"({rss_5000 / rss_500 - 1:+.1%})")
     assert warm.failures == [] and steady.failures == [] and rest.failures == []
-    assert abs(rss_5000 / rss_500 - 1) <= 0.10
+    assert rss_5000 <= rss_500 * 1.10  # growth is the leak; the detector's arena can also give memory back
 
 
 def test_killing_a_worker_under_load_costs_each_client_at_most_its_connection(photos, capsys):
