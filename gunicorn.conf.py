@@ -38,14 +38,16 @@ _metrics_made: list[str] = []  # the temporary metrics folder this server made, 
 
 
 def on_starting(server) -> None:
-    """Refuse to start, with one line naming the file, when the model file is missing or corrupt; then give the
-    workers their metrics folder (web/metrics.py)."""
+    """Refuse to start, with one line naming the file, when the model file or a face detector's file is missing or
+    corrupt; then give the workers their metrics folder (web/metrics.py)."""
     from config import Settings
     from model.classifier import ModelLoadError, check_model_file
+    from model.detector import check_detector_files
 
     settings = Settings.from_env()
     try:
         check_model_file(settings.model_path)
+        check_detector_files()
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

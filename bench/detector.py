@@ -1,37 +1,57 @@
-"""YuNet's photo configurations (scales, score, merging), by recall per class and face size on real scenes, and time.
+"""Detector configurations for photos and frames, by recall per class and face size on real scenes, and time.
 
-    python -m bench.detector [--scenes ../shared/datasets/scenes-val] [--scales 1 1,2] [--scores 0.5]
-        [--merges 0.3] [--others same] [--repeats 100] [--sheet extra.png]
+    python -m bench.detector [--scenes ../shared/datasets/scenes-val] [--baseline REV]
+        [--configs centerface@0.3+yunet-n@0.5 centerface@0.3+yunet-n@0.6x1.5 yunet-s@0.4] [--repeats 30]
+        [--sheet extra.png]
 
-Each configuration is a set of magnifications of the base image (the photo at most 1,280 px a side), a score
-threshold, the IoU above which boxes of different scales are merged, and the score that boxes found at scales
-other than the base must reach. Recall is per ground-truth class and face-size band (found = IoU >= 0.4 with a
-labelled face); unmatched boxes match no labelled face (not all are false positives: not every background face
-is labelled). Times are medians in this process on decoded images: the webcam page's 480×360 frame (the single
-scale frames take), a 720×540 photo (the size of scenes-val's photos) and a 4000×3000 photo (a phone upload),
-each made from one real photo; `--repeats 0` skips them; the first configuration given is the baseline of
-the same run. `--sheet` saves the unmatched boxes of the last configuration that the first one does not
-have, with their surroundings, to look at what they are.
+A configuration is `PHOTO@SCORE[+FILL@SCORE[xSCALE]]`: the photo network and its score threshold, then the
+network whose boxes are added where they overlap none of the first's (IoU ≤ 0.3), its threshold and its
+magnification of the base (the photo at most 1,280 px a side). Networks: centerface, yunet-n, yunet-s. A
+configuration of one network is also that network's single pass, as frames get it.
+
+Recall is per ground-truth class and face-size band (found = IoU ≥ 0.4 with a labelled face); unmatched boxes
+match no labelled face (not all are false positives: not every background face is labelled). Times are medians
+in this process on decoded images made from one real photo: a 720×540 photo (scenes-val's size), a 1280×960
+photo, and a 640×480 webcam frame searched by the photo network alone (one pass); `--repeats 0` skips them.
+`--baseline REV` runs that build's served detector (photo and frame paths) in a child process on the same images,
+in the same run, as the first row. `--sheet` saves the unmatched boxes of the last configuration that the first
+(or the baseline) does not have, with their surroundings, to look at what they are.
 """
 
 import argparse
-import itertools
+import json
 import math
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from bench.baseline import add_baseline_option, builds_at
 from bench.common import median_ms, one_face_jpeg_640x480, table_header
 from harness.paths import DATASETS
-from model.detector import FaceDetector
+from model.detector import FaceDetector, network
 from model.image_io import decode_image
 from training.scenes import SIZE_BANDS, iou, match, read_voc
 
 CLASSES = {"with_mask": "masked", "without_mask": "bare"}
 INCORRECT = "with_incorrect_mask"
 Box = tuple[int, int, int, int]
+
+
+def parse_config(text: str) -> FaceDetector:
+    """A detector for `PHOTO@SCORE[+FILL@SCORE[xSCALE]]`; frames get the photo network's single pass."""
+    photo_part, _, fill_part = text.partition("+")
+    name, score = photo_part.split("@")
+    photo = network(name, float(score))
+    if not fill_part:
+        return FaceDetector(photo, None, photo)
+    fill_name, fill_score = fill_part.split("@")
+    fill_score, _, scale = fill_score.partition("x")
+    return FaceDetector(photo, network(fill_name, float(fill_score)), photo, fill_scale=float(scale or 1))
 
 
 def recall_cells(truths_per_photo: list[list], boxes_per_photo: list[list[Box]]) -> list[str]:
@@ -61,9 +81,7 @@ def header_cells() -> list[str]:
 
 
 def header() -> str:
-    columns = ["scales", "score ≥", "merge IoU", "other scales' score ≥", *header_cells(),
-               "480×360 frame", "720×540 photo", "4000×3000 photo"]
-    return table_header(columns)
+    return table_header(["configuration", *header_cells(), "720×540 photo", "1280×960 photo", "640×480 frame"])
 
 
 def extra_unmatched(truths_per_photo: list[list], first: list[list[Box]],
@@ -101,17 +119,32 @@ def save_sheet(photos: list[np.ndarray], boxes: list[tuple[int, Box]], path: Pat
     cv2.imwrite(str(path), sheet)
 
 
+def baseline_run(tree: Path, photos: list[np.ndarray], timed: dict[str, np.ndarray], repeats: int) -> dict:
+    """The build in `tree`'s served detector on the same decoded images, in a child process (bench.detector_probe)."""
+    with tempfile.TemporaryDirectory(prefix="detector-bench-") as tmp:
+        def saved(name: str, image: np.ndarray) -> str:
+            np.save(path := Path(tmp) / f"{name}.npy", image)
+            return str(path)
+
+        request = {"photos": [saved(f"photo{i}", p) for i, p in enumerate(photos)],
+                   "timed": {name: saved(name, image) for name, image in timed.items()}, "repeats": repeats}
+        probe = (Path(__file__).parent / "detector_probe.py").read_text()
+        result = subprocess.run([sys.executable, "-c", probe], cwd=tree, input=json.dumps(request),
+                                capture_output=True, text=True, timeout=3600)
+    if result.returncode:
+        raise SystemExit(f"the baseline's detector failed in {tree}:\n{result.stderr}")
+    answer = json.loads(result.stdout)
+    answer["boxes"] = [[tuple(b) for b in boxes] for boxes in answer["boxes"]]
+    return answer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=Path, default=DATASETS / "scenes-val")
-    parser.add_argument("--scales", nargs="+", default=["1", "1,1.5", "1,2"],
-                        help="comma-separated magnifications of the base image, one set per configuration")
-    parser.add_argument("--scores", type=float, nargs="+", default=[0.5])
-    parser.add_argument("--merges", type=float, nargs="+", default=[0.3])
-    parser.add_argument("--others", nargs="+", default=["same"],
-                        help="score that boxes from scales other than the base need, or same (the score threshold)")
-    parser.add_argument("--repeats", type=int, default=100, help="timed calls per image (0: no times)")
+    parser.add_argument("--configs", nargs="+", default=["centerface@0.3+yunet-n@0.5"])
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per image (0: no times)")
     parser.add_argument("--sheet", type=Path, help="save the last configuration's extra unmatched boxes here")
+    add_baseline_option(parser)
     args = parser.parse_args()
 
     paths, truths_per_photo = [], []
@@ -120,35 +153,33 @@ def main() -> None:
         truths_per_photo.append(read_voc(xml_path))
     photos = [decode_image(p.read_bytes()) for p in paths]
     frame = decode_image(one_face_jpeg_640x480())
-    timed = {
-        "webcam": cv2.resize(frame, (480, 360), interpolation=cv2.INTER_AREA),
-        "photo": cv2.resize(frame, (720, 540), interpolation=cv2.INTER_CUBIC),
-        "large": cv2.resize(frame, (4000, 3000), interpolation=cv2.INTER_CUBIC),
-    }
-    faces = sum(map(len, truths_per_photo))
-    print(f"{args.scenes.name}: {len(photos)} photos, {faces} faces; times on this machine, {cv2.getNumThreads()} "
-          f"OpenCV threads")
+    timed = {"photo": cv2.resize(frame, (720, 540), interpolation=cv2.INTER_CUBIC),
+             "large": cv2.resize(frame, (1280, 960), interpolation=cv2.INTER_CUBIC), "frame": frame}
+    print(f"{args.scenes.name}: {len(photos)} photos, {sum(map(len, truths_per_photo))} faces; medians of "
+          f"{args.repeats} calls on this machine")
     print(header())
 
     results = []
-    for scales, score, merge, other in itertools.product(args.scales, args.scores, args.merges, args.others):
+    with builds_at(args.baseline) as trees:
+        for name, tree in trees.items():
+            answer = baseline_run(tree, photos, timed, args.repeats)
+            results.append(answer["boxes"])
+            times = [f"{answer['times'][k]:.1f} ms" if args.repeats else "–" for k in ("photo", "large", "frame")]
+            print(f"| {name} (served; frames its frame path) | "
+                  f"{' | '.join(recall_cells(truths_per_photo, answer['boxes']))} | {' | '.join(times)} |", flush=True)
+    for config in args.configs:
         start = time.monotonic()
-        detector = FaceDetector(min_score=score, photo_scales=tuple(float(s) for s in scales.split(",")),
-                                merge_threshold=merge, other_min_score=None if other == "same" else float(other))
+        detector = parse_config(config)
         boxes = [[d.box for d in detector.detect(image)] for image in photos]
         results.append(boxes)
         times = ["–"] * 3
         if args.repeats:
-            medians = [
-                median_ms(lambda d=detector: d.detect(timed["webcam"], video_frame=True), repeats=args.repeats),
-                median_ms(lambda d=detector: d.detect(timed["photo"]), repeats=args.repeats),
-                median_ms(lambda d=detector: d.detect(timed["large"]), repeats=max(3, args.repeats // 3), warmup=3),
-            ]
-            times = [f"{ms:.1f} ms" for ms in medians]
-        merge_cell = f"{merge:g}" if "," in scales else "–"
-        other_cell = f"{detector.other_min_score:.2f}" if "," in scales else "–"
-        print(f"| {scales.replace(',', ' + ')} | {score:.2f} | {merge_cell} | {other_cell} | "
-              f"{' | '.join(recall_cells(truths_per_photo, boxes))} | {' | '.join(times)} |  "
+            times = [f"{ms:.1f} ms" for ms in (
+                median_ms(lambda d=detector: d.detect(timed["photo"]), repeats=args.repeats, warmup=3),
+                median_ms(lambda d=detector: d.detect(timed["large"]), repeats=args.repeats, warmup=3),
+                median_ms(lambda d=detector: d.detect(timed["frame"], video_frame=True), repeats=args.repeats,
+                          warmup=3))]
+        print(f"| {config} | {' | '.join(recall_cells(truths_per_photo, boxes))} | {' | '.join(times)} |  "
               f"({time.monotonic() - start:.0f} s)", flush=True)
 
     if args.sheet:

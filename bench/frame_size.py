@@ -1,4 +1,4 @@
-"""The webcam path's working size: what YuNet finds in a video frame searched smaller, and what a frame costs.
+"""The webcam path's working size: what the frame network finds in a frame searched smaller, and its cost.
 
     python -m bench.frame_size [--scenes ../shared/datasets/scenes-val] [--sides 640 480 400 320] [--repeats 200]
 
@@ -17,7 +17,7 @@ import cv2
 from bench.common import median_ms, one_face_jpeg_640x480, table_header
 from bench.detector import CLASSES, header_cells, recall_cells
 from harness.paths import DATASETS
-from model.detector import FaceDetector
+from model.detector import FaceDetector, load_detector
 from model.image_io import decode_image
 from training.scenes import GroundTruth, read_voc, scene_files
 
@@ -52,9 +52,9 @@ def main() -> None:
           f"faces; bands by the face's shorter side in the frame; times on this machine, {cv2.getNumThreads()} "
           "OpenCV threads")
     print(table_header(["frame searched at", *header_cells(), "640×480 frame", "ratio"]))
-    baseline = None
+    baseline, served = None, load_detector()
     for side in args.sides:
-        detector = FaceDetector(max_side=side)  # a frame is searched at one scale, at most max_side a side
+        detector = FaceDetector(served.photo, served.fill, served.frame, max_side=side)  # frames: one pass
         boxes = [[d.box for d in detector.detect(frame, video_frame=True)] for frame in frames]
         ms = median_ms(lambda d=detector: d.detect(timed, video_frame=True), repeats=args.repeats)
         baseline = baseline or ms

@@ -1,7 +1,10 @@
-"""Face detection with YuNet (libfacedetection's network, `model.yunet`) at one or more scales of a photo.
+"""Face detection: CenterFace for photos, with YuNet-n's boxes filling in where CenterFace has none; one network's
+single pass for webcam frames.
 
-YuNet finds masked faces, which Haar cascades miss, and its 230 KB ONNX file is committed beside this module:
-nothing is downloaded at run time. Boxes come back in the original image's pixels, clipped to it.
+CenterFace finds more of the small and masked faces of crowds, and fits large faces better; YuNet-n finds some
+that CenterFace misses. Where both find a face, CenterFace's box stays: a score-ordered merge of the two did
+worse (docs/detector.md). The ONNX files are committed beside this module with their licences: nothing is
+downloaded at run time. Boxes come back in the original image's pixels, clipped to it.
 """
 
 import hashlib
@@ -9,13 +12,34 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from model.yunet import YUNET_PATH, YuNet
+from model.centerface import CENTERFACE_PATH, CenterFace
+from model.yunet import YUNET_N_PATH, YUNET_S_PATH, YuNet
 
 log = logging.getLogger(__name__)
+
+
+class Network(Protocol):
+    model_path: Path
+    min_score: float
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Rows of (x, y, w, h, five landmarks' x and y, score), best first."""
+        ...
+
+
+NETWORKS = {"centerface": (CenterFace, CENTERFACE_PATH), "yunet-n": (YuNet, YUNET_N_PATH),
+            "yunet-s": (YuNet, YUNET_S_PATH)}
+
+
+def network(name: str, min_score: float) -> Network:
+    """A detector network by its name in NETWORKS, keeping the boxes that score at least `min_score`."""
+    kind, path = NETWORKS[name]
+    return kind(path, min_score)
 
 
 @dataclass(frozen=True)
@@ -32,88 +56,107 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
     return x0, y0, x1 - x0, y1 - y0
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every (x, y, w, h) row of `a` with every row of `b`, shape (len(a), len(b))."""
+    ax1, ay1, bx1, by1 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    w = np.clip(np.minimum(ax1[:, None], bx1) - np.maximum(a[:, None, 0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(ay1[:, None], by1) - np.maximum(a[:, None, 1], b[:, 1]), 0, None)
+    inter = w * h
+    return inter / (a[:, None, 2] * a[:, None, 3] + b[:, 2] * b[:, 3] - inter)
+
+
 class FaceDetector:
-    """YuNet on a copy of the image at most `max_side` pixels wide or high (the base), at several magnifications.
+    """A photo is searched by `photo` on a copy at most `max_side` pixels wide or high (the base); then `fill`, on
+    the base magnified `fill_scale` times, adds its boxes that overlap none of `photo`'s by more than
+    `fill_overlap` (IoU). A magnified copy larger than `max_side` is searched in overlapping tiles of at most
+    `max_side` a side, so the networks' buffers stay bounded; a box that touches a tile's inner edge is dropped
+    (the overlap holds that face whole in a neighbouring tile). A video frame gets one pass of `frame` on the
+    base, so the webcam keeps its rate.
 
-    A photo is searched at each of `photo_scales` (magnifications of the base) and the boxes of all of them are
-    merged by non-maximum suppression: YuNet misses faces under about 24 px, which a magnified copy brings into
-    its range, while large faces are found best at the base. A magnified copy larger than `max_side` is searched
-    in overlapping tiles of at most `max_side` a side, so the network's buffers stay bounded; a box that touches
-    a tile's inner edge is dropped (the overlap holds that face whole in a neighbouring tile). Boxes found on a
-    copy other than the base need a score of `other_min_score` (upscaled texture gives more false faces).
-    A video frame is searched at the base only, so the webcam keeps its rate.
-
-    One YuNet session serves every thread of a process, side by side.
+    The networks' sessions serve every thread of a process, side by side.
     """
 
-    name = "yunet"
+    def __init__(self, photo: Network, fill: Network | None, frame: Network, max_side: int = 1280,
+                 fill_overlap: float = 0.3, fill_scale: float = 1.0) -> None:
+        self.photo, self.fill, self.frame = photo, fill, frame
+        self.max_side, self.fill_overlap, self.fill_scale = max_side, fill_overlap, fill_scale
 
-    def __init__(self, max_side: int = 1280, min_score: float = 0.4, nms_threshold: float = 0.3,
-                 photo_scales: tuple[float, ...] = (1.0, 1.75), merge_threshold: float = 0.3,
-                 other_min_score: float | None = 0.7, model_path: Path = YUNET_PATH) -> None:
-        if not model_path.is_file():
-            raise FileNotFoundError(f"face detector model not found: {model_path}")
-        if 1.0 not in photo_scales:
-            raise ValueError(f"photo_scales must hold the base scale, 1.0: {photo_scales}")
-        self.max_side, self.min_score, self.nms_threshold = max_side, min_score, nms_threshold
-        self.photo_scales, self.merge_threshold = tuple(photo_scales), merge_threshold
-        self.other_min_score = min_score if other_min_score is None else other_min_score
-        self.model_path = model_path
-        self.network = YuNet(model_path, min_score, nms_threshold)
+    @property
+    def name(self) -> str:
+        fill = f"+{_network_name(self.fill)}" if self.fill else ""
+        return f"{_network_name(self.photo)}{fill}"
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever a photo's boxes could: training caches of detector crops are keyed on it."""
-        digest = hashlib.sha256(self.model_path.read_bytes()).hexdigest()[:12]
-        scales = "+".join(f"{s:g}" for s in self.photo_scales)
-        return (f"{self.name}-{digest}-side{self.max_side}-score{self.min_score:g}-nms{self.nms_threshold:g}"
-                f"-scales{scales}-merge{self.merge_threshold:g}-other{self.other_min_score:g}")
+        """Changes whenever a photo's or a frame's boxes could: training caches of detector crops are keyed on it."""
+        def part(net: Network) -> str:
+            digest = hashlib.sha256(net.model_path.read_bytes()).hexdigest()[:12]
+            return f"{_network_name(net)}-{digest}-score{net.min_score:g}"
+
+        fill = f"+fill-{part(self.fill)}-x{self.fill_scale:g}-overlap{self.fill_overlap:g}" if self.fill else ""
+        return f"photo-{part(self.photo)}{fill}+frame-{part(self.frame)}-side{self.max_side}"
 
     def warm(self) -> None:
-        """Search a blank webcam frame once, so that the first request does not pay the session's first run."""
-        self.network.detect(np.zeros((480, 640, 3), np.uint8))
+        """Search a blank webcam frame and photo once, so that the first request does not pay the sessions' first
+        runs."""
+        blank = np.zeros((480, 640, 3), np.uint8)
+        self.detect(blank)
+        self.detect(blank, video_frame=True)
 
-    def _search(self, image_bgr: np.ndarray) -> np.ndarray:
+    def detect(self, image_bgr: np.ndarray, video_frame: bool = False) -> list[Detection]:
+        """Faces in a photo (`photo`, then `fill`), or in a video frame (one pass of `frame`)."""
+        height, width = image_bgr.shape[:2]
+        base_scale = min(1.0, self.max_side / max(height, width))
+        base = _resized(image_bgr, base_scale)
+        if video_frame:
+            rows = self.frame.detect(base)
+        else:
+            rows = self.photo.detect(base)
+            if self.fill is not None:
+                rows = np.concatenate([rows, self._fill_in(base, rows)])
+        detections = []
+        for row in rows:
+            box = _clip_box(*(row[:4] / base_scale), width, height)
+            if box:
+                detections.append(Detection(box, float(row[-1])))
+        return detections
+
+    def _fill_in(self, base: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """`fill`'s rows, in the base's pixels, that overlap none of `found`'s boxes by more than `fill_overlap`."""
+        rows = self._search(self.fill, _resized(base, self.fill_scale))
+        rows[:, :14] /= self.fill_scale
+        if len(rows) and len(found):
+            rows = rows[_iou(rows[:, :4], found[:, :4]).max(axis=1) <= self.fill_overlap]
+        return rows
+
+    def _search(self, net: Network, image_bgr: np.ndarray) -> np.ndarray:
         """Rows for an image of any size: whole, or in overlapping tiles when a side is over `max_side`."""
         height, width = image_bgr.shape[:2]
         if max(height, width) <= self.max_side:
-            return self.network.detect(image_bgr)
+            return net.detect(image_bgr)
         overlap = self.max_side // 4
         found = []
         for y0, y1 in _spans(height, self.max_side, overlap):
             for x0, x1 in _spans(width, self.max_side, overlap):
-                rows = self.network.detect(image_bgr[y0:y1, x0:x1])
+                rows = net.detect(image_bgr[y0:y1, x0:x1])
                 x, y, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
                 whole = ((x0 == 0) | (x > 1)) & ((y0 == 0) | (y > 1))
                 whole &= ((x1 == width) | (x + w < x1 - x0 - 1)) & ((y1 == height) | (y + h < y1 - y0 - 1))
                 rows = rows[whole]
-                rows[:, 0] += x0
-                rows[:, 1] += y0
+                rows[:, [0, 4, 6, 8, 10, 12]] += x0  # box and landmarks' x
+                rows[:, [1, 5, 7, 9, 11, 13]] += y0
                 found.append(rows)
-        return np.concatenate(found)
+        rows = np.concatenate(found)
+        kept = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, -1].tolist(), net.min_score, 0.3)  # a face in 2 tiles
+        return rows[np.asarray(kept, dtype=np.int64).reshape(-1)]
 
-    def detect(self, image_bgr: np.ndarray, video_frame: bool = False) -> list[Detection]:
-        """Faces in a photo (every scale of `photo_scales`), or in a video frame (the base scale only)."""
-        height, width = image_bgr.shape[:2]
-        base = min(1.0, self.max_side / max(height, width))
-        boxes, scores = [], []
-        for magnification in (1.0,) if video_frame else self.photo_scales:
-            scale = base * magnification
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            resized = image_bgr if size == (width, height) else cv2.resize(
-                image_bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-            rows = self._search(resized)
-            if magnification != 1.0:
-                rows = rows[rows[:, -1] >= self.other_min_score]
-            for row in rows:
-                box = _clip_box(*(row[:4] / scale), width, height)
-                if box:
-                    boxes.append(box)
-                    scores.append(float(row[-1]))
-        if len(self.photo_scales) > 1 and not video_frame and boxes:
-            kept = cv2.dnn.NMSBoxes(boxes, scores, self.min_score, self.merge_threshold)
-            boxes, scores = [boxes[i] for i in kept], [scores[i] for i in kept]
-        return [Detection(b, s) for b, s in zip(boxes, scores, strict=True)]
+
+def _resized(image_bgr: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return image_bgr
+    height, width = image_bgr.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -124,8 +167,19 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
+def _network_name(net: Network) -> str:
+    return next(name for name, (kind, path) in NETWORKS.items() if net.model_path == path)
+
+
 def load_detector() -> FaceDetector:
-    detector = FaceDetector()
-    log.info("face detector: %s (largest side %d px, scales %s, score >= %.2f)",
-             detector.name, detector.max_side, detector.photo_scales, detector.min_score)
+    """The served configuration (docs/detector.md says how it was chosen)."""
+    detector = FaceDetector(photo=network("centerface", 0.3), fill=network("yunet-n", 0.5),
+                            frame=network("yunet-s", 0.4))
+    log.info("face detector: %s for photos, %s for frames (largest side %d px)", detector.name,
+             _network_name(detector.frame), detector.max_side)
     return detector
+
+
+def check_detector_files() -> None:
+    """Open every network the server needs, so that a missing or corrupt file stops it before it forks."""
+    load_detector()

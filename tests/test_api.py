@@ -145,7 +145,8 @@ def test_healthz_and_model_card(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     card = client.get("/api/model").get_json()
     assert card["parameters"] == 2_827_252
-    assert card["serving"] == {"runtime": "tflite", "model_file": "mask_cnn.int8.tflite", "detector": "yunet"}
+    assert card["serving"] == {"runtime": "tflite", "model_file": "mask_cnn.int8.tflite",
+                               "detector": "centerface+yunet-n"}
     assert 0.0 <= card["metrics"]["test"]["accuracy"] <= 1.0
 
 

@@ -8,15 +8,16 @@ import os
 import signal
 import time
 
+import cv2
 import psutil
 import pytest
-from PIL import Image
 
 from harness.load import run_load
 from harness.paths import scene_photos
 from harness.servers import run_gunicorn, server_rss_mb
 from model.detector import load_detector
-from model.yunet import FRAME_PIXELS
+from model.image_io import decode_image
+from model.onnx_session import FRAME_PIXELS
 
 pytestmark = pytest.mark.load
 
@@ -28,12 +29,13 @@ def photos(sample_scenes_dir) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def largest_search(sample_scenes_dir) -> bytes:
-    """The photo with the most pixels; its magnified search is larger than a webcam frame."""
-    sizes = {p: Image.open(p).size for p, _ in scene_photos(sample_scenes_dir) if p.suffix == ".jpg"}
-    path = max(sizes, key=lambda p: sizes[p][0] * sizes[p][1])
-    width, height = sizes[path]
-    assert width * height * max(load_detector().photo_scales) ** 2 > FRAME_PIXELS  # the server's detector
-    return path.read_bytes()
+    """A committed photo enlarged to the detector's largest side: its search is larger than a webcam frame."""
+    path, _ = max(scene_photos(sample_scenes_dir), key=lambda pair: pair[0].stat().st_size)
+    image = decode_image(path.read_bytes())
+    side = load_detector().max_side  # the server's detector
+    large = cv2.resize(image, None, fx=side / max(image.shape[:2]), fy=side / max(image.shape[:2]))
+    assert large.shape[0] * large.shape[1] > FRAME_PIXELS
+    return cv2.imencode(".jpg", large)[1].tobytes()
 
 
 def test_sixteen_clients_for_sixty_seconds_on_two_workers(photos, capsys):
@@ -47,7 +49,7 @@ def test_sixteen_clients_for_sixty_seconds_on_two_workers(photos, capsys):
 
 def test_a_worker_does_not_grow_over_4000_requests(photos, largest_search, capsys):
     """One worker, so that one request can leave it in a known state before each RSS sample: a search larger than
-    a webcam frame gives the detector's arena back (model/yunet.py); without it the sample depends on what the
+    a webcam frame gives the detector's arena back (model/onnx_session.py); without it the sample depends on what the
     worker happened to serve last (from -14% to +10% over 5,000 requests on two workers, CI runs of stop 35).
     4,000 requests stay under gunicorn's `max_requests`, which would replace the worker."""
     with run_gunicorn({"WEB_CONCURRENCY": "1"}) as (url, process):

@@ -125,6 +125,25 @@ def test_sigterm_lets_the_requests_in_flight_finish(tmp_path):
     assert answered_at > terminated_at  # it was in flight when the signal came
 
 
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_missing_or_corrupt_detector_file_refuses_to_start(tmp_path, damage):
+    """The app's tree copied, CenterFace's file damaged there: the server stops before it forks, naming the file."""
+    tree = tmp_path / "app"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".*", "tests", "docs", "runs", "bench", "training"))
+    detector_file = tree / "model" / "centerface.onnx"
+    if damage == "missing":
+        detector_file.unlink()
+    else:
+        detector_file.write_bytes(detector_file.read_bytes()[:100_000])
+    env = {**os.environ, "PORT": str(free_port())}
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "app:app"], cwd=tree, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(detector_file) in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and "Booting worker" not in result.stderr
+
+
 @pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
 def test_missing_or_corrupt_model_refuses_to_start(tmp_path, damage):
     model = tmp_path / "mask_cnn.keras"
