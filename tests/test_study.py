@@ -43,7 +43,7 @@ def test_a_study_fits_scores_and_picks_then_reuses_finished_runs(sample_faces_di
     load_dataset(sample_faces_dir, detector, cache)
     load_scene_faces(sample_scenes_dir, detector, cache)
     load_scene_faces(sample_scenes_dir, None, cache)
-    (faces,), (scenes,), (truth,) = (list(cache.glob(p)) for p in ("faces8-*", "scenes8-yunet-*", "scenes8-truth-*"))
+    (faces,), (scenes,), (truth,) = (list(cache.glob(p)) for p in ("faces8-*", "scenes9-photo-*", "scenes9-truth-*"))
     plan = tmp_path / "plan.json"
     reference = {"epochs": 1, "warmup_epochs": 0, "batch_size": 8}
     plan.write_text(json.dumps({"seeds": [1], "margin": 0.01, "reference": reference,

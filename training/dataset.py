@@ -1,7 +1,8 @@
 """Training faces as preprocessed arrays, from two kinds of source, each cached on disk once.
 
 - A class-folder dataset (`face-mask/with_mask`, `…/without_mask`): each image's largest detected face.
-- Real scenes with labelled boxes (`scenes-train/`): every two-class face, cropped the way the server crops it.
+- Real scenes with labelled boxes (`scenes-train/`, `scenes-extra/`): every two-class face, cropped the way the
+  server crops it.
 """
 
 import hashlib
@@ -94,15 +95,16 @@ def load_scene_faces(scenes_dir: Path, detector: FaceDetector | None, cache_dir:
     """Every `with_mask` / `without_mask` face of a scenes folder (`with_incorrect_mask` is neither class).
 
     Every face is cropped on its labelled box, as `evaluate` measures accuracy on ground-truth boxes. With a
-    detector, a face it finds (IoU >= 0.4) is cropped a second time on the detector's box, so training also
-    sees the crops the server makes; faces it misses keep their labelled crop: those are the small and
-    half-hidden faces the classifier must still read when they are found.
+    detector, a face it finds (IoU >= 0.4) is cropped again on the box of each of its searches, a photo's and a
+    video frame's (one crop where both give the same box), so training also sees the crops the server makes;
+    faces it misses keep their labelled crop: those are the small and half-hidden faces the classifier must
+    still read when they are found.
     """
     if scenes_dir.suffix == ".npz":
         return _read_cache(scenes_dir)
     pairs = scene_files(scenes_dir)
     mode = f"{detector.fingerprint}+truth" if detector else "truth"
-    cache = _cache_path("scenes8", scenes_dir, [p for pair in pairs for p in pair], mode, cache_dir)
+    cache = _cache_path("scenes9", scenes_dir, [p for pair in pairs for p in pair], mode, cache_dir)
     if cache and cache.exists():
         return _read_cache(cache)
 
@@ -111,14 +113,16 @@ def load_scene_faces(scenes_dir: Path, detector: FaceDetector | None, cache_dir:
         data = image_path.read_bytes()
         image = decode_image(data)
         truths = read_voc(xml_path)
-        boxes = [d.box for d in detector.detect(image)] if detector else []
-        matched = match(truths, boxes)
+        searches = [[d.box for d in detector.detect(image, video_frame=frame)] for frame in (False, True)] \
+            if detector else []
+        matches = [(boxes, match(truths, boxes)) for boxes in searches]
         faces, incorrect = [], 0
         for i, truth in enumerate(truths):
             if truth.label not in CLASS_NAMES:
                 incorrect += 1
                 continue
-            crops = [(clip(truth.box, image.shape), False)] + ([(boxes[matched[i]], True)] if i in matched else [])
+            found = dict.fromkeys(boxes[matched[i]] for boxes, matched in matches if i in matched)
+            crops = [(clip(truth.box, image.shape), False)] + [(box, True) for box in found]
             for box, by_detector in crops:
                 if min(box[2:]) >= 2:
                     faces.append((preprocess_face(crop(image, box)), CLASS_NAMES.index(truth.label), by_detector))

@@ -1,7 +1,8 @@
 """Exporting the trained Keras network to LiteRT: a float32 file that gives Keras's probabilities, and the
 full-integer (int8) file the server runs, the same network with its weights and activations in 8 bits.
 
-    python -m training.export --data ../shared/datasets/face-mask --scenes-train ../shared/datasets/scenes-train
+    python -m training.export --data ../shared/datasets/face-mask --scenes-train ../shared/datasets/scenes-train \\
+        ../shared/datasets/scenes-extra
 
 exports model/mask_cnn.keras again without training (the card's split, the same calibration faces as training).
 """
@@ -73,7 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=KERAS_PATH, help="a trained .keras file, its card beside it")
     parser.add_argument("--data", type=Path, required=True, help="the face-mask folder it was trained on (or arrays)")
-    parser.add_argument("--scenes-train", type=Path, help="the scene photos it was trained on too (or arrays)")
+    parser.add_argument("--scenes-train", type=Path, nargs="*", default=[],
+                        help="the folders of scene photos it was trained on too (or arrays)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -86,8 +88,7 @@ def main() -> None:
         raise SystemExit(f"{args.model} was trained on other data than {args.data}")
     train_idx, _, _ = stratified_split(faces.y, seed=card["split"]["seed"])
     training = [faces.x[train_idx]]
-    if args.scenes_train:
-        training.append(load_scene_faces(args.scenes_train, detector, args.cache_dir).x)
+    training += [load_scene_faces(folder, detector, args.cache_dir).x for folder in args.scenes_train]
     card["exports"] = export_all(keras.models.load_model(args.model, compile=False), args.model.parent,
                                  np.concatenate(training))
     card_path.write_text(json.dumps(card, indent=2) + "\n")

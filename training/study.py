@@ -2,7 +2,7 @@
 faces runs are chosen by, and the rule of docs/training.md applied to the scores.
 
     KERAS_BACKEND=jax python -m training.study --plan training/studies/gpu1.json --data .cache/faces8-….npz \\
-        --scenes-train .cache/scenes8-yunet-….npz --choose-on .cache/scenes8-truth-….npz --out runs/study
+        --scenes-train .cache/scenes9-photo-….npz --choose-on .cache/scenes8-truth-….npz --out runs/study
 
 Each run is `python -m training.train --stage fit` with the plan's reference keys, one knob's keys and a seed.
 Runs start seed by seed (every config's first seed, then every second one), so a budget that runs out leaves

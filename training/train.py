@@ -3,10 +3,11 @@
     python -m training.train                      # training/recipe.json on ../shared/datasets, as committed
     python -m training.train --set epochs=40 --set augmentation.zoom=0.15 --out runs/X   # a study run
 
-Faces come from the class folders (split into train / validation / held-out test) and, with --scenes-train,
-from every labelled face of real scene photos (all used for training). With --choose-on, the weights kept are
-those of the epoch with the best balanced accuracy on that folder's labelled faces; otherwise, of the lowest
-validation loss. Training is resumable: run the same command again after an interruption.
+Faces come from the class folders (split into train / validation / held-out test) and from every labelled face
+of the real scene photos of --scenes-train (scenes-train and scenes-extra; all used for training). With
+--choose-on, the weights kept are those of the epoch with the best balanced accuracy on that folder's labelled
+faces; otherwise, of the lowest validation loss.
+Training is resumable: run the same command again after an interruption.
 
 Two stages, run one after the other by default. Fitting, the slow one, runs on any Keras backend, so it can run
 on a GPU machine without TensorFlow or the images (`--stage fit` with the cached arrays files for --data,
@@ -281,8 +282,9 @@ def main() -> None:
                              "(JSON values)")
     parser.add_argument("--data", type=Path, default=DATASETS / "face-mask",
                         help="class folders, or an arrays file from --cache-dir (for a machine without the images)")
-    parser.add_argument("--scenes-train", type=Path, default=DATASETS / "scenes-train",
-                        help="scene photos with labelled boxes to train on too (or arrays); 'none' for none")
+    parser.add_argument("--scenes-train", type=Path, nargs="+",
+                        default=[DATASETS / "scenes-train", DATASETS / "scenes-extra"],
+                        help="folders of scene photos with labelled boxes to train on too (or arrays); 'none' for none")
     parser.add_argument("--choose-on", type=Path, default=DATASETS / "scenes-val",
                         help="scene photos with labelled boxes (or arrays) whose balanced accuracy chooses the epoch "
                              "and threshold; 'none' for the lowest validation loss and argmax")
@@ -300,16 +302,17 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     recipe = load_recipe(args.recipe, args.set)
     keras.utils.set_random_seed(recipe.init_seed)
-    args.scenes_train, args.choose_on = (None if p == Path("none") else p for p in (args.scenes_train, args.choose_on))
+    args.scenes_train = [p for p in args.scenes_train if p != Path("none")]
+    args.choose_on = None if args.choose_on == Path("none") else args.choose_on
 
     detector = load_detector()
     faces = load_dataset(args.data, detector, args.cache_dir)
     train_idx, val_idx, test_idx = stratified_split(faces.y, VAL_FRACTION, TEST_FRACTION, SPLIT_SEED)
     sources = {"face-mask": source_record(args.data, faces)}
     train = subset(faces, train_idx)
-    if args.scenes_train:
-        scenes = load_scene_faces(args.scenes_train, detector, args.cache_dir)
-        sources["scenes-train"] = source_record(args.scenes_train, scenes)
+    for folder in args.scenes_train:
+        scenes = load_scene_faces(folder, detector, args.cache_dir)
+        sources[folder.stem] = source_record(folder, scenes)
         train = concatenate(train, scenes)
     from_face_mask = np.arange(len(train.y)) < len(train_idx)  # face-mask's faces come first
     choose_on = load_scene_faces(args.choose_on, None, args.cache_dir) if args.choose_on else None
