@@ -27,8 +27,9 @@ class Network(Protocol):
     model_path: Path
     min_score: float
 
-    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Rows of (x, y, w, h, five landmarks' x and y, score), best first."""
+    def detect(self, image_bgr: np.ndarray, give_back: bool = False) -> np.ndarray:
+        """Rows of (x, y, w, h, five landmarks' x and y, score), best first; `give_back`: the network's buffers
+        go back to the system after the call."""
         ...
 
 
@@ -111,7 +112,7 @@ class FaceDetector:
         if video_frame:
             rows = self.frame.detect(base)
         else:
-            rows = self.photo.detect(base)
+            rows = self.photo.detect(base, give_back=True)  # photos come in every size: keep no buffers
             if self.fill is not None:
                 rows = np.concatenate([rows, self._fill_in(base, rows)])
         detections = []
@@ -133,12 +134,12 @@ class FaceDetector:
         """Rows for an image of any size: whole, or in overlapping tiles when a side is over `max_side`."""
         height, width = image_bgr.shape[:2]
         if max(height, width) <= self.max_side:
-            return net.detect(image_bgr)
+            return net.detect(image_bgr, give_back=True)
         overlap = self.max_side // 4
         found = []
         for y0, y1 in _spans(height, self.max_side, overlap):
             for x0, x1 in _spans(width, self.max_side, overlap):
-                rows = net.detect(image_bgr[y0:y1, x0:x1])
+                rows = net.detect(image_bgr[y0:y1, x0:x1], give_back=True)
                 x, y, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
                 whole = ((x0 == 0) | (x > 1)) & ((y0 == 0) | (y > 1))
                 whole &= ((x1 == width) | (x + w < x1 - x0 - 1)) & ((y1 == height) | (y + h < y1 - y0 - 1))

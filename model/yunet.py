@@ -27,13 +27,14 @@ class YuNet:
         self.model_path = model_path
         self.min_score, self.nms_threshold, self.top_k = min_score, nms_threshold, top_k
 
-    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Rows of (x, y, w, h, five landmarks' x and y, score) for the faces in a BGR image, best first."""
+    def detect(self, image_bgr: np.ndarray, give_back: bool = False) -> np.ndarray:
+        """Rows of (x, y, w, h, five landmarks' x and y, score) for the faces in a BGR image, best first;
+        `give_back`: the session's buffers go back to the system after the call (`OnnxSession.run`)."""
         height, width = image_bgr.shape[:2]
         padded_h, padded_w = (math.ceil(side / STRIDES[-1]) * STRIDES[-1] for side in (height, width))
         blob = np.zeros((1, 3, padded_h, padded_w), np.float32)  # zeros below and right, as OpenCV pads
         blob[0, :, :height, :width] = image_bgr.transpose(2, 0, 1)
-        out = self._session.run(blob)
+        out = self._session.run(blob, give_back)
         rows = np.concatenate([self._decode(out, stride, padded_w // stride) for stride in STRIDES])
         if not len(rows):
             return rows
