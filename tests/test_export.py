@@ -21,11 +21,13 @@ from model.classifier import (
     check_model_file,
     load_card,
 )
+from model.detector import load_detector
 from model.image_io import decode_image
 from model.labels import decide
 from model.pipeline import without_mask_threshold
 from model.preprocess import crop, preprocess_face
 from training.keras_classifier import KerasClassifier
+from training.recipe import load_recipe
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,15 @@ def test_one_card_describes_the_keras_model_and_both_exports():
     assert {card_path_for(p) for p in (KERAS_PATH, TFLITE_PATH, INT8_PATH)} == {CARD_PATH}
     assert card_path_for(Path("/models/v1.2.tflite")) == Path("/models/v1.2.json")
     assert load_card(INT8_PATH) == load_card(TFLITE_PATH) and INT8_PATH.name in load_card(INT8_PATH)["exports"]
+
+
+def test_the_committed_model_was_trained_from_scratch_by_the_one_command():
+    """No chain of fine-tuning from saved weights: `python -m training.train` makes what ships, on the serving
+    detector's crops."""
+    card = load_card(INT8_PATH)
+    assert card["training"]["init_weights"] is None
+    assert card["training"]["recipe"] == load_recipe().as_dict()
+    assert card["training_data"]["detector"] == load_detector().fingerprint
 
 
 SERVER_SCRIPT = """

@@ -2,7 +2,8 @@
 faces runs are chosen by, and the rule of docs/training.md applied to the scores.
 
     KERAS_BACKEND=jax python -m training.study --plan training/studies/gpu1.json --data .cache/faces8-….npz \\
-        --scenes-train .cache/scenes9-photo-….npz --choose-on .cache/scenes8-truth-….npz --out runs/study
+        --scenes-train .cache/scenes9-photo-….npz .cache/scenes9-photo-….npz --choose-on .cache/scenes9-truth-….npz \\
+        --out runs/study
 
 Each run is `python -m training.train --stage fit` with the plan's reference keys, one knob's keys and a seed.
 Runs start seed by seed (every config's first seed, then every second one), so a budget that runs out leaves
@@ -78,8 +79,9 @@ def set_arguments(keys: dict, prefix: str = "") -> list[str]:
 def start(run: Run, args: argparse.Namespace) -> None:
     run.folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "training.train", "--stage", "fit", "--precision", args.precision,
-               "--data", str(args.data), "--scenes-train", str(args.scenes_train), "--choose-on", str(args.choose_on),
-               "--out", str(run.folder), *set_arguments({**run.keys, "init_seed": run.seed})]
+               "--data", str(args.data), "--scenes-train", *map(str, args.scenes_train),
+               "--choose-on", str(args.choose_on), "--out", str(run.folder),
+               *set_arguments({**run.keys, "init_seed": run.seed})]
     log.info("start %s: %s", run.name, " ".join(command[2:]))
     with (run.folder / "log.txt").open("w") as output:
         run.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -180,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plan", type=Path, required=True, help="JSON: seeds, margin, reference keys, knobs' keys")
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--scenes-train", type=Path, required=True)
+    parser.add_argument("--scenes-train", type=Path, nargs="+", required=True, help="one arrays file per folder")
     parser.add_argument("--choose-on", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("runs/study"))
     parser.add_argument("--parallel", type=int, default=1, help="runs at once")
