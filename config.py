@@ -41,7 +41,7 @@ class Settings:
     debug: bool = setting("FLASK_DEBUG", False, lambda v: v in ("1", "true"))  # development only
     # Image decoding one process has in flight at most, so that a worker with four large uploads at once stays
     # within a 512 MB instance (docs/deploy.md); an upload waits for it at most DECODE_WAIT_SECONDS, then gets 503.
-    decode_memory_bytes: int = setting("DECODE_MEMORY_MB", 200 * MB, megabytes)
+    decode_memory_bytes: int = setting("DECODE_MEMORY_MB", 180 * MB, megabytes)
     decode_wait_seconds: int = setting("DECODE_WAIT_SECONDS", 30)
     # Where gunicorn's workers write their metrics for /metrics to sum; gunicorn.conf.py empties it at start, or
     # makes a temporary one when unset. Unset outside gunicorn: one process's metrics.

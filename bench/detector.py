@@ -46,12 +46,13 @@ def parse_config(text: str) -> FaceDetector:
     """A detector for `PHOTO@SCORE[+FILL@SCORE[xSCALE]]`; frames get the photo network's single pass."""
     photo_part, _, fill_part = text.partition("+")
     name, score = photo_part.split("@")
-    photo = network(name, float(score))
+    photo, frame = network(name, float(score), arena=False), network(name, float(score))  # as load_detector's
     if not fill_part:
-        return FaceDetector(photo, None, photo)
+        return FaceDetector(photo, None, frame)
     fill_name, fill_score = fill_part.split("@")
     fill_score, _, scale = fill_score.partition("x")
-    return FaceDetector(photo, network(fill_name, float(fill_score)), photo, fill_scale=float(scale or 1))
+    fill = network(fill_name, float(fill_score), arena=False)
+    return FaceDetector(photo, fill, frame, fill_scale=float(scale or 1))
 
 
 def recall_cells(truths_per_photo: list[list], boxes_per_photo: list[list[Box]]) -> list[str]:

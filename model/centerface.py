@@ -20,19 +20,18 @@ PAD_TO = 32  # the input's height and width must be multiples of this
 class CenterFace:
     """One session (`OnnxSession`), safe to call from many threads at once."""
 
-    def __init__(self, model_path: Path, min_score: float, nms_threshold: float = 0.3) -> None:
-        self._session = OnnxSession(model_path)
+    def __init__(self, model_path: Path, min_score: float, nms_threshold: float = 0.3, arena: bool = True) -> None:
+        self._session = OnnxSession(model_path, arena)
         self.model_path = model_path
         self.min_score, self.nms_threshold = min_score, nms_threshold
 
-    def detect(self, image_bgr: np.ndarray, give_back: bool = False) -> np.ndarray:
-        """Rows of (x, y, w, h, five landmarks' x and y, score) for the faces in a BGR image, best first;
-        `give_back`: the session's buffers go back to the system after the call (`OnnxSession.run`)."""
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Rows of (x, y, w, h, five landmarks' x and y, score) for the faces in a BGR image, best first."""
         height, width = image_bgr.shape[:2]
         padded_h, padded_w = (math.ceil(side / PAD_TO) * PAD_TO for side in (height, width))
         blob = np.zeros((1, 3, padded_h, padded_w), np.float32)  # RGB, 0-255, zeros below and right
         blob[0, :, :height, :width] = image_bgr[:, :, ::-1].transpose(2, 0, 1)
-        heat, size, offset, marks = self._session.run(blob, give_back).values()
+        heat, size, offset, marks = self._session.run(blob).values()
         row, column = np.nonzero(heat[0, 0] >= self.min_score)
         h, w = np.exp(size[0, 0, row, column]) * STRIDE, np.exp(size[0, 1, row, column]) * STRIDE
         y = (row + offset[0, 0, row, column] + 0.5) * STRIDE - h / 2

@@ -27,9 +27,8 @@ class Network(Protocol):
     model_path: Path
     min_score: float
 
-    def detect(self, image_bgr: np.ndarray, give_back: bool = False) -> np.ndarray:
-        """Rows of (x, y, w, h, five landmarks' x and y, score), best first; `give_back`: the network's buffers
-        go back to the system after the call."""
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Rows of (x, y, w, h, five landmarks' x and y, score), best first."""
         ...
 
 
@@ -37,10 +36,11 @@ NETWORKS = {"centerface": (CenterFace, CENTERFACE_PATH), "yunet-n": (YuNet, YUNE
             "yunet-s": (YuNet, YUNET_S_PATH)}
 
 
-def network(name: str, min_score: float) -> Network:
-    """A detector network by its name in NETWORKS, keeping the boxes that score at least `min_score`."""
+def network(name: str, min_score: float, arena: bool = True) -> Network:
+    """A detector network by its name in NETWORKS, keeping the boxes that score at least `min_score`; `arena`:
+    its session reuses its buffers from call to call (`OnnxSession`)."""
     kind, path = NETWORKS[name]
-    return kind(path, min_score)
+    return kind(path, min_score, arena=arena)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class FaceDetector:
         if video_frame:
             rows = self.frame.detect(base)
         else:
-            rows = self.photo.detect(base, give_back=True)  # photos come in every size: keep no buffers
+            rows = self.photo.detect(base)
             if self.fill is not None:
                 rows = np.concatenate([rows, self._fill_in(base, rows)])
         detections = []
@@ -134,12 +134,12 @@ class FaceDetector:
         """Rows for an image of any size: whole, or in overlapping tiles when a side is over `max_side`."""
         height, width = image_bgr.shape[:2]
         if max(height, width) <= self.max_side:
-            return net.detect(image_bgr, give_back=True)
+            return net.detect(image_bgr)
         overlap = self.max_side // 4
         found = []
         for y0, y1 in _spans(height, self.max_side, overlap):
             for x0, x1 in _spans(width, self.max_side, overlap):
-                rows = net.detect(image_bgr[y0:y1, x0:x1], give_back=True)
+                rows = net.detect(image_bgr[y0:y1, x0:x1])
                 x, y, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
                 whole = ((x0 == 0) | (x > 1)) & ((y0 == 0) | (y > 1))
                 whole &= ((x1 == width) | (x + w < x1 - x0 - 1)) & ((y1 == height) | (y + h < y1 - y0 - 1))
@@ -174,7 +174,8 @@ def _network_name(net: Network) -> str:
 
 def load_detector() -> FaceDetector:
     """The served configuration (docs/detector.md says how it was chosen)."""
-    detector = FaceDetector(photo=network("centerface", 0.3), fill=network("yunet-n", 0.5),
+    # Photos come in every size, so their networks keep no buffers between calls; frames come one size after another.
+    detector = FaceDetector(photo=network("centerface", 0.3, arena=False), fill=network("yunet-n", 0.5, arena=False),
                             frame=network("yunet-s", 0.4))
     log.info("face detector: %s for photos, %s for frames (largest side %d px)", detector.name,
              _network_name(detector.frame), detector.max_side)

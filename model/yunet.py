@@ -22,19 +22,19 @@ STRIDES = (8, 16, 32)  # the feature maps' strides; the input is padded to a mul
 class YuNet:
     """One session (`OnnxSession`), safe to call from many threads at once."""
 
-    def __init__(self, model_path: Path, min_score: float, nms_threshold: float = 0.3, top_k: int = 5000) -> None:
-        self._session = OnnxSession(model_path)
+    def __init__(self, model_path: Path, min_score: float, nms_threshold: float = 0.3, top_k: int = 5000,
+                 arena: bool = True) -> None:
+        self._session = OnnxSession(model_path, arena)
         self.model_path = model_path
         self.min_score, self.nms_threshold, self.top_k = min_score, nms_threshold, top_k
 
-    def detect(self, image_bgr: np.ndarray, give_back: bool = False) -> np.ndarray:
-        """Rows of (x, y, w, h, five landmarks' x and y, score) for the faces in a BGR image, best first;
-        `give_back`: the session's buffers go back to the system after the call (`OnnxSession.run`)."""
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Rows of (x, y, w, h, five landmarks' x and y, score) for the faces in a BGR image, best first."""
         height, width = image_bgr.shape[:2]
         padded_h, padded_w = (math.ceil(side / STRIDES[-1]) * STRIDES[-1] for side in (height, width))
         blob = np.zeros((1, 3, padded_h, padded_w), np.float32)  # zeros below and right, as OpenCV pads
         blob[0, :, :height, :width] = image_bgr.transpose(2, 0, 1)
-        out = self._session.run(blob, give_back)
+        out = self._session.run(blob)
         rows = np.concatenate([self._decode(out, stride, padded_w // stride) for stride in STRIDES])
         if not len(rows):
             return rows
